@@ -1,0 +1,98 @@
+"""Links, pagination and value formatting shared by the controllers."""
+
+import datetime
+import urllib.parse
+
+from bootflow.common import exception
+from bootflow.conf import CONF
+
+
+def base_url(req):
+    return (CONF.api.public_endpoint or req.host_url).rstrip('/')
+
+
+def links(base, resource, ident, suffix=''):
+    path = '%s/%s%s' % (resource, ident, suffix)
+    return [{'href': '%s/v1/%s' % (base, path), 'rel': 'self'},
+            {'href': '%s/%s' % (base, path), 'rel': 'bookmark'}]
+
+
+def isotime(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.isoformat()
+
+
+def parse_bool(name, value):
+    if value is None:
+        return None
+    lowered = str(value).strip().lower()
+    if lowered in ('true', '1', 'yes', 'y', 'on', 't'):
+        return True
+    if lowered in ('false', '0', 'no', 'n', 'off', 'f'):
+        return False
+    raise exception.InvalidParameterValue(
+        err='Invalid value for %s: %s. Expected a boolean.' % (name, value))
+
+
+def parse_limit(req):
+    value = req.GET.get('limit')
+    max_limit = CONF.api.max_limit
+    if value is None or value == '':
+        return max_limit
+    try:
+        limit = int(value)
+    except ValueError:
+        raise exception.InvalidParameterValue(
+            err='Invalid value for limit: %s' % value)
+    if limit < 0:
+        raise exception.InvalidParameterValue(
+            err='Limit must be positive')
+    return min(limit, max_limit) if limit else max_limit
+
+
+def parse_sort(req, allowed):
+    sort_key = req.GET.get('sort_key', 'id')
+    sort_dir = req.GET.get('sort_dir', 'asc')
+    if sort_dir not in ('asc', 'desc'):
+        raise exception.InvalidParameterValue(
+            err="Invalid sort direction: %s. Acceptable values are 'asc' or "
+                "'desc'" % sort_dir)
+    if sort_key != 'id' and sort_key not in allowed:
+        raise exception.InvalidParameterValue(
+            err='The sort_key value "%s" is an invalid field for sorting'
+                % sort_key)
+    return sort_key, sort_dir
+
+
+def parse_fields(req, allowed):
+    """``?fields=a,b`` as a list, checked against what the version shows."""
+    value = req.GET.get('fields')
+    if value is None:
+        return None
+    if not req.allows(8):
+        raise exception.NotAcceptable('fields requires API version 1.8')
+    fields = [f.strip() for f in value.split(',') if f.strip()]
+    for field in fields:
+        if field not in allowed:
+            raise exception.InvalidParameterValue(
+                err='Field %s is not a valid field.' % field)
+    return fields
+
+
+def next_link(req, resource, items, limit, marker_key='uuid', extra=None):
+    """The ``next`` URL when the page is full, keeping the request's own
+    query (filters, sort, fields) and moving the marker."""
+    if not items or len(items) < limit:
+        return None
+    query = [(k, v) for k, v in req.GET.items()
+             if k not in ('marker', 'limit')]
+    query.extend((extra or {}).items())
+    query.append(('limit', str(limit)))
+    query.append(('marker', items[-1][marker_key]))
+    return '%s/v1/%s?%s' % (base_url(req), resource,
+                            urllib.parse.urlencode(query, safe=','))

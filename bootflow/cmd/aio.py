@@ -1,0 +1,64 @@
+"""``bootflow``: API and conductor in one process.
+
+The embedded default: SQLite under ``state_path``, oslo.messaging's
+in-process transport (unless ``transport_url`` points elsewhere), noauth,
+fake-hardware enabled, the API on port 6385. It migrates its database on
+start, so a fresh machine needs no separate set-up step.
+"""
+
+import signal
+import threading
+
+from oslo_log import log
+
+from bootflow.api import server as api_server
+from bootflow.common import rpc
+from bootflow.common import service
+from bootflow.conductor import rpcapi
+from bootflow.conductor import service as conductor_service
+from bootflow.conf import CONF
+
+LOG = log.getLogger(__name__)
+
+
+def run_until_signalled(stop):
+    done = threading.Event()
+
+    def handler(signum, frame):
+        LOG.info('Signal %d received, stopping', signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not done.wait(1):
+        pass
+    stop()
+
+
+def main(argv=None):
+    service.prepare(argv, default_config_files=[])
+    if CONF.rpc_transport == 'oslo' and not CONF.transport_url:
+        CONF.set_default('transport_url', 'fake://')
+    service.ensure_schema()
+    rpc.init()
+    conductor = conductor_service.ConductorService()
+    conductor.start(with_rpc=CONF.rpc_transport == 'oslo')
+    if CONF.rpc_transport == 'none':
+        rpcapi.set_local_manager(conductor.manager)
+    api = api_server.make_server()
+    api.prepare()
+    thread = threading.Thread(target=api.serve, name='api', daemon=True)
+    thread.start()
+    LOG.info('bootflow API listening on http://%s:%d/', CONF.api.host_ip,
+             CONF.api.port)
+
+    def stop():
+        api.stop()
+        conductor.stop()
+        rpc.cleanup()
+
+    run_until_signalled(stop)
+
+
+if __name__ == '__main__':
+    main()

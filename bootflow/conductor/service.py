@@ -1,0 +1,123 @@
+"""A running conductor: its drivers, worker pool, RPC server, heartbeat and
+periodic tasks."""
+
+import threading
+
+import futurist
+import oslo_messaging as messaging
+from oslo_log import log
+
+from bootflow.common import driver_factory
+from bootflow.common import exception
+from bootflow.common import rpc
+from bootflow.common import state_machine
+from bootflow.common import states
+from bootflow.conductor import manager
+from bootflow.conductor import power
+from bootflow.conf import CONF
+from bootflow.db import api as db_api
+
+LOG = log.getLogger(__name__)
+
+
+class ConductorService:
+    def __init__(self, host=None):
+        self.host = host or CONF.host
+        self.catalog = driver_factory.DriverCatalog.from_config()
+        size = CONF.conductor.workers_pool_size
+        self._pool = futurist.ThreadPoolExecutor(max_workers=size)
+        self._slots = threading.BoundedSemaphore(size)
+        self.manager = manager.ConductorManager(self)
+        self._rpc_server = None
+        self._stop = threading.Event()
+        self._threads = []
+
+    # -- workers -----------------------------------------------------------
+
+    def spawn_worker(self, func, *args):
+        """Run ``func`` in the bounded pool, or refuse at once when every
+        worker is busy (the API answers 503: the client may retry)."""
+        if not self._slots.acquire(blocking=False):
+            raise exception.NoFreeConductorWorker()
+
+        def run():
+            try:
+                func(*args)
+            finally:
+                self._slots.release()
+
+        try:
+            self._pool.submit(run)
+        except Exception:
+            self._slots.release()
+            raise exception.NoFreeConductorWorker()
+
+    # -- life cycle --------------------------------------------------------
+
+    def start(self, with_rpc=True):
+        self._recover_interrupted()
+        db_api.register_conductor(
+            self.host, CONF.conductor.conductor_group,
+            sorted(self.catalog.hardware_types), self.catalog.describe())
+        if with_rpc:
+            target = messaging.Target(topic=rpc.TOPIC, server=self.host)
+            self._rpc_server = rpc.get_server(target, [self.manager])
+            self._rpc_server.start()
+        self._start_loop('heartbeat', CONF.conductor.heartbeat_interval,
+                         lambda: db_api.touch_conductor(self.host))
+        if CONF.conductor.sync_power_state_interval > 0:
+            self._start_loop('power sync',
+                             CONF.conductor.sync_power_state_interval,
+                             lambda: power.sync_power_states(self))
+        LOG.info('Conductor %s started with hardware types %s', self.host,
+                 ', '.join(sorted(self.catalog.hardware_types)))
+
+    def _start_loop(self, name, interval, func):
+        def loop():
+            while not self._stop.wait(interval):
+                try:
+                    func()
+                except Exception:
+                    LOG.exception('Periodic %s failed', name)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _recover_interrupted(self):
+        """Nodes this host had locked when it died are released; those it
+        was working on are failed with a reason instead of hanging."""
+        stuck = db_api.list_nodes(filters={'reserved_by_any_of': [self.host]})
+        for row in stuck:
+            values = {'reservation': None}
+            if row['provision_state'] in states.TRANSITIONAL_STATES:
+                try:
+                    new, target = state_machine.next_state(
+                        row['provision_state'],
+                        'error' if row['provision_state'] == states.DELETING
+                        else 'fail', current_target=row[
+                            'target_provision_state'])
+                    values.update(provision_state=new,
+                                  target_provision_state=target,
+                                  last_error='The conductor %s restarted '
+                                             'while the node was %s.'
+                                             % (self.host,
+                                                row['provision_state']))
+                except exception.InvalidStateRequested:
+                    pass
+            if row['target_power_state']:
+                values['target_power_state'] = None
+            db_api.update_node(row['id'], values)
+            LOG.warning('Released node %s left locked by a previous run',
+                        row['uuid'])
+
+    def stop(self):
+        self._stop.set()
+        if self._rpc_server is not None:
+            self._rpc_server.stop()
+            self._rpc_server.wait()
+        self._pool.shutdown(wait=True)
+        try:
+            db_api.unregister_conductor(self.host)
+        except Exception:
+            LOG.exception('Could not mark conductor %s offline', self.host)

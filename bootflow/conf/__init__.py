@@ -1,0 +1,23 @@
+"""bootflow's configuration: one module per option group, registered here.
+
+Option names follow Ironic's wherever Ironic has the option, so an operator's
+``ironic.conf`` sections carry over with little editing.
+"""
+
+from oslo_config import cfg
+
+from bootflow.conf import api
+from bootflow.conf import conductor
+from bootflow.conf import database
+from bootflow.conf import default
+from bootflow.conf import drivers
+from bootflow.conf import fake
+
+CONF = cfg.CONF
+
+default.register_opts(CONF)
+drivers.register_opts(CONF)
+api.register_opts(CONF)
+conductor.register_opts(CONF)
+database.register_opts(CONF)
+fake.register_opts(CONF)

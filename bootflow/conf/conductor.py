@@ -1,0 +1,52 @@
+from oslo_config import cfg
+
+opts = [
+    cfg.IntOpt('workers_pool_size', default=100, min=3,
+               help='Threads for long-running conductor work (deploy, '
+                    'clean, power actions). When all are busy, new '
+                    'requests get HTTP 503.'),
+    cfg.IntOpt('heartbeat_interval', default=10, min=1,
+               help='Seconds between conductor heartbeats in the '
+                    'database.'),
+    cfg.IntOpt('heartbeat_timeout', default=60, min=2,
+               help='A conductor whose last heartbeat is older than this '
+                    'many seconds is considered dead.'),
+    cfg.IntOpt('sync_power_state_interval', default=60,
+               help='Seconds between power state syncs of this '
+                    'conductor\'s nodes; 0 or less disables it.'),
+    cfg.IntOpt('sync_power_state_workers', default=8, min=1,
+               help='Nodes whose power state is read at once during a '
+                    'sync.'),
+    cfg.BoolOpt('force_power_state_during_sync', default=True,
+                help='When the power state found differs from the '
+                     'recorded one, set the hardware back to the recorded '
+                     'state (True) or record what was found (False).'),
+    cfg.IntOpt('deploy_callback_timeout', default=1800, min=0,
+               help='Seconds a node may wait for its ramdisk in "wait '
+                    'call-back" before the deploy fails; 0 disables.'),
+    cfg.IntOpt('clean_callback_timeout', default=1800, min=0,
+               help='Seconds a node may wait in "clean wait" before '
+                    'cleaning fails; 0 disables.'),
+    cfg.IntOpt('check_provision_state_interval', default=60, min=0,
+               help='Seconds between checks for nodes stuck past their '
+                    'callback timeout; 0 disables.'),
+    cfg.BoolOpt('automated_clean', default=True,
+                help='Clean nodes when they are provided and after they '
+                     'are undeployed. A node\'s automated_clean field '
+                     'overrides this.'),
+    cfg.StrOpt('conductor_group', default='',
+               help='Group of nodes this conductor may manage; nodes with '
+                    'the same conductor_group are handled only by it.'),
+    cfg.IntOpt('node_locked_retry_attempts', default=3, min=0,
+               help='Tries to take a busy node lock before answering '
+                    'HTTP 409.'),
+    cfg.FloatOpt('node_locked_retry_interval', default=0.2, min=0,
+                 help='Seconds between those tries.'),
+]
+
+opt_group = cfg.OptGroup('conductor', title='Conductor options')
+
+
+def register_opts(conf):
+    conf.register_group(opt_group)
+    conf.register_opts(opts, group=opt_group)

@@ -1,0 +1,49 @@
+import os
+import socket
+
+from oslo_config import cfg
+
+def _default_state_path():
+    if os.geteuid() == 0:
+        return '/var/lib/bootflow'
+    return os.path.join(os.path.expanduser('~'), '.local', 'share',
+                        'bootflow')
+
+
+opts = [
+    cfg.StrOpt('state_path',
+               default=_default_state_path(),
+               sample_default='/var/lib/bootflow',
+               help='Directory for bootflow\'s state: the embedded SQLite '
+                    'database and caches. Default: /var/lib/bootflow for '
+                    'root, ~/.local/share/bootflow for other users.'),
+    cfg.StrOpt('host',
+               default=socket.gethostname(),
+               sample_default='localhost',
+               help='Name of this service instance. Conductors register '
+                    'under it; it must be unique among live conductors.'),
+    cfg.StrOpt('auth_strategy',
+               default='noauth',
+               choices=[('noauth', 'no authentication; every request is '
+                                   'treated as the admin'),
+                        ('http_basic', 'HTTP basic authentication against '
+                                       'the htpasswd file named by '
+                                       'http_basic_auth_user_file')],
+               help='How API requests are authenticated.'),
+    cfg.StrOpt('http_basic_auth_user_file',
+               default='/etc/bootflow/htpasswd',
+               help='Apache htpasswd file (bcrypt entries) used when '
+                    'auth_strategy is http_basic.'),
+    cfg.StrOpt('rpc_transport',
+               default='oslo',
+               choices=[('oslo', 'oslo.messaging over transport_url'),
+                        ('none', 'no RPC at all: the API calls the '
+                                 'conductor in the same process')],
+               help='How the API reaches conductors. The all-in-one '
+                    '"bootflow" command uses an in-process transport '
+                    'unless transport_url is set.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(opts)

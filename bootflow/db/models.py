@@ -1,0 +1,152 @@
+"""SQLAlchemy models. Column names follow Ironic's, so the API maps fields
+one to one and operators reading the database find what they expect."""
+
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, JSON,
+                        String, Text, UniqueConstraint)
+from sqlalchemy import orm
+
+
+class Base(orm.DeclarativeBase):
+    pass
+
+
+def _json():
+    return orm.mapped_column(JSON, nullable=True)
+
+
+class Node(Base):
+    __tablename__ = 'nodes'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_nodes0uuid'),
+        UniqueConstraint('name', name='uniq_nodes0name'),
+        UniqueConstraint('instance_uuid', name='uniq_nodes0instance_uuid'),
+        Index('nodes_provision_state_idx', 'provision_state'),
+        Index('nodes_reservation_idx', 'reservation'),
+        Index('nodes_conductor_group_idx', 'conductor_group'),
+        Index('nodes_resource_class_idx', 'resource_class'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    name = orm.mapped_column(String(255))
+    description = orm.mapped_column(Text)
+    driver = orm.mapped_column(String(255), nullable=False)
+    driver_info = _json()
+    driver_internal_info = _json()
+    properties = _json()
+    instance_info = _json()
+    extra = _json()
+    instance_uuid = orm.mapped_column(String(36))
+    instance_name = orm.mapped_column(String(255))
+    chassis_uuid = orm.mapped_column(String(36))
+    power_state = orm.mapped_column(String(15))
+    target_power_state = orm.mapped_column(String(15))
+    provision_state = orm.mapped_column(String(15))
+    target_provision_state = orm.mapped_column(String(15))
+    provision_updated_at = orm.mapped_column(DateTime)
+    last_error = orm.mapped_column(Text)
+    maintenance = orm.mapped_column(Boolean, default=False, nullable=False)
+    maintenance_reason = orm.mapped_column(Text)
+    fault = orm.mapped_column(String(255))
+    console_enabled = orm.mapped_column(Boolean, default=False,
+                                        nullable=False)
+    reservation = orm.mapped_column(String(255))
+    conductor_affinity = orm.mapped_column(String(255))
+    conductor_group = orm.mapped_column(String(255), default='',
+                                        nullable=False)
+    inspection_started_at = orm.mapped_column(DateTime)
+    inspection_finished_at = orm.mapped_column(DateTime)
+    clean_step = _json()
+    deploy_step = _json()
+    service_step = _json()
+    raid_config = _json()
+    target_raid_config = _json()
+    network_data = _json()
+    resource_class = orm.mapped_column(String(80))
+    bios_interface = orm.mapped_column(String(255))
+    boot_interface = orm.mapped_column(String(255))
+    console_interface = orm.mapped_column(String(255))
+    deploy_interface = orm.mapped_column(String(255))
+    firmware_interface = orm.mapped_column(String(255))
+    inspect_interface = orm.mapped_column(String(255))
+    management_interface = orm.mapped_column(String(255))
+    network_interface = orm.mapped_column(String(255))
+    power_interface = orm.mapped_column(String(255))
+    raid_interface = orm.mapped_column(String(255))
+    rescue_interface = orm.mapped_column(String(255))
+    storage_interface = orm.mapped_column(String(255))
+    vendor_interface = orm.mapped_column(String(255))
+    automated_clean = orm.mapped_column(Boolean)
+    protected = orm.mapped_column(Boolean, default=False, nullable=False)
+    protected_reason = orm.mapped_column(Text)
+    owner = orm.mapped_column(String(255))
+    lessee = orm.mapped_column(String(255))
+    allocation_id = orm.mapped_column(Integer)
+    retired = orm.mapped_column(Boolean, default=False, nullable=False)
+    retired_reason = orm.mapped_column(Text)
+    boot_mode = orm.mapped_column(String(16))
+    secure_boot = orm.mapped_column(Boolean)
+    shard = orm.mapped_column(String(255))
+    parent_node = orm.mapped_column(String(36))
+    disable_power_off = orm.mapped_column(Boolean, default=False,
+                                          nullable=False)
+    health = orm.mapped_column(String(255))
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class NodeTrait(Base):
+    __tablename__ = 'node_traits'
+    node_id = orm.mapped_column(
+        Integer, ForeignKey('nodes.id', ondelete='CASCADE'),
+        primary_key=True)
+    trait = orm.mapped_column(String(255), primary_key=True)
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class Port(Base):
+    __tablename__ = 'ports'
+    __table_args__ = (
+        UniqueConstraint('address', name='uniq_ports0address'),
+        UniqueConstraint('uuid', name='uniq_ports0uuid'),
+        UniqueConstraint('name', name='uniq_ports0name'),
+        Index('ports_node_id_idx', 'node_id'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    address = orm.mapped_column(String(18), nullable=False)
+    name = orm.mapped_column(String(255))
+    description = orm.mapped_column(Text)
+    node_id = orm.mapped_column(
+        Integer, ForeignKey('nodes.id', ondelete='CASCADE'), nullable=False)
+    extra = _json()
+    local_link_connection = _json()
+    internal_info = _json()
+    pxe_enabled = orm.mapped_column(Boolean, default=True, nullable=False)
+    physical_network = orm.mapped_column(String(64))
+    is_smartnic = orm.mapped_column(Boolean, default=False, nullable=False)
+    vendor = orm.mapped_column(String(255))
+    category = orm.mapped_column(String(80))
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class Conductor(Base):
+    __tablename__ = 'conductors'
+    __table_args__ = (
+        UniqueConstraint('hostname', name='uniq_conductors0hostname'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    hostname = orm.mapped_column(String(255), nullable=False)
+    online = orm.mapped_column(Boolean, default=True, nullable=False)
+    conductor_group = orm.mapped_column(String(255), default='',
+                                        nullable=False)
+    # hardware types and interfaces this conductor loaded, so the API can
+    # list drivers without loading them itself
+    drivers = _json()
+    interfaces = _json()
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)

@@ -1,0 +1,223 @@
+"""fake-hardware's interfaces: a test double and a demo at once.
+
+They keep honest in-memory state per node (power, boot device, RAID, BIOS),
+so a power off really leaves the "machine" off until something turns it on,
+and they take as long as configured ([fake] *_delay, or the node's
+``driver_info['fake_<kind>_delay']``), so locks and timeouts can be seen.
+"""
+
+import random
+import threading
+import time
+
+from bootflow.common import exception
+from bootflow.common import states
+from bootflow.conf import CONF
+from bootflow.drivers import base
+from bootflow.drivers.interfaces import boot
+from bootflow.drivers.interfaces import deploy
+from bootflow.drivers.interfaces import inspect as inspect_iface
+from bootflow.drivers.interfaces import management
+from bootflow.drivers.interfaces import optional
+from bootflow.drivers.interfaces import power
+
+_MACHINES = {}
+_MACHINES_LOCK = threading.Lock()
+
+
+def machine(node):
+    """The fake machine behind ``node``, created powered off."""
+    with _MACHINES_LOCK:
+        return _MACHINES.setdefault(node.uuid, {
+            'power': node.power_state or states.POWER_OFF,
+            'boot_device': management.PXE, 'persistent': False,
+            'bios': {}, 'raid': {}, 'firmware': [], 'console': False,
+        })
+
+
+def _parse_delay(value):
+    text = str(value).strip()
+    if '-' in text[1:]:
+        low, high = (float(x) for x in text.split('-', 1))
+        if low > high:
+            raise exception.InvalidParameterValue(
+                err='Invalid fake delay range %s' % text)
+        return random.uniform(low, high)
+    return float(text or 0)
+
+
+def delay(task, kind):
+    value = (task.node.driver_info or {}).get('fake_%s_delay' % kind)
+    if value is None:
+        value = getattr(CONF.fake, '%s_delay' % kind)
+    seconds = _parse_delay(value)
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+class _Fake:
+    def get_properties(self):
+        return {}
+
+    def validate(self, task):
+        for kind in ('power', 'deploy', 'boot', 'management'):
+            value = (task.node.driver_info or {}).get('fake_%s_delay' % kind)
+            if value is not None:
+                try:
+                    _parse_delay(value)
+                except ValueError:
+                    raise exception.InvalidParameterValue(
+                        err='driver_info/fake_%s_delay must be a number or '
+                            'a range MIN-MAX, not %r' % (kind, value))
+
+
+class FakePower(_Fake, power.PowerInterface):
+    def get_power_state(self, task):
+        return machine(task.node)['power']
+
+    def set_power_state(self, task, power_state, timeout=None):
+        if power_state not in states.POWER_TARGETS:
+            raise exception.InvalidParameterValue(
+                err='Unknown power state %s' % power_state)
+        delay(task, 'power')
+        if power_state in (states.REBOOT, states.SOFT_REBOOT):
+            power_state = states.POWER_ON
+        elif power_state == states.SOFT_POWER_OFF:
+            power_state = states.POWER_OFF
+        machine(task.node)['power'] = power_state
+
+    def reboot(self, task, timeout=None):
+        delay(task, 'power')
+        machine(task.node)['power'] = states.POWER_ON
+
+    def get_supported_power_states(self, task):
+        return [states.POWER_ON, states.POWER_OFF, states.REBOOT,
+                states.SOFT_REBOOT, states.SOFT_POWER_OFF]
+
+
+class FakeManagement(_Fake, management.ManagementInterface):
+    def get_supported_boot_devices(self, task):
+        return [management.PXE, management.DISK, management.CDROM,
+                management.BIOS, management.SAFE]
+
+    def set_boot_device(self, task, device, persistent=False):
+        if device not in self.get_supported_boot_devices(task):
+            raise exception.InvalidParameterValue(
+                err='Invalid boot device %s specified.' % device)
+        delay(task, 'management')
+        m = machine(task.node)
+        m['boot_device'], m['persistent'] = device, bool(persistent)
+
+    def get_boot_device(self, task):
+        m = machine(task.node)
+        return {'boot_device': m['boot_device'],
+                'persistent': m['persistent']}
+
+    def get_sensors_data(self, task):
+        return {}
+
+    def inject_nmi(self, task):
+        delay(task, 'management')
+
+
+class FakeBoot(_Fake, boot.BootInterface):
+    def prepare_ramdisk(self, task, ramdisk_params):
+        delay(task, 'boot')
+        machine(task.node)['boot_device'] = management.PXE
+
+    def clean_up_ramdisk(self, task):
+        delay(task, 'boot')
+
+    def prepare_instance(self, task):
+        delay(task, 'boot')
+        machine(task.node)['boot_device'] = management.DISK
+
+    def clean_up_instance(self, task):
+        delay(task, 'boot')
+
+
+class FakeDeploy(_Fake, deploy.DeployInterface):
+    @base.deploy_step(priority=100)
+    def deploy(self, task):
+        delay(task, 'deploy')
+        return None
+
+    def tear_down(self, task):
+        delay(task, 'deploy')
+        return states.DELETED
+
+
+class FakeInspect(_Fake, inspect_iface.InspectInterface):
+    def inspect_hardware(self, task):
+        delay(task, 'inspect')
+        return states.MANAGEABLE
+
+
+class FakeBIOS(_Fake, optional.BIOSInterface):
+    @base.clean_step(priority=0, argsinfo={
+        'settings': {'description': 'List of BIOS settings', 'required': True}})
+    def apply_configuration(self, task, settings):
+        delay(task, 'bios')
+        machine(task.node)['bios'].update(
+            {s['name']: s['value'] for s in settings})
+
+    @base.clean_step(priority=0)
+    def factory_reset(self, task):
+        delay(task, 'bios')
+        machine(task.node)['bios'].clear()
+
+    def cache_bios_settings(self, task):
+        pass
+
+
+class FakeRAID(_Fake, optional.RAIDInterface):
+    @base.clean_step(priority=0)
+    def create_configuration(self, task, create_root_volume=True,
+                             create_nonroot_volumes=True):
+        delay(task, 'raid')
+        config = task.node.target_raid_config or {}
+        machine(task.node)['raid'] = config
+        task.node.raid_config = config
+
+    @base.clean_step(priority=0)
+    def delete_configuration(self, task):
+        delay(task, 'raid')
+        machine(task.node)['raid'] = {}
+        task.node.raid_config = {}
+
+
+class FakeFirmware(_Fake, optional.FirmwareInterface):
+    @base.clean_step(priority=0, argsinfo={
+        'settings': {'description': 'Components to update',
+                     'required': True}})
+    def update(self, task, settings):
+        delay(task, 'firmware')
+        machine(task.node)['firmware'] = list(settings)
+
+    def cache_firmware_components(self, task):
+        pass
+
+
+class FakeConsole(_Fake, optional.ConsoleInterface):
+    def start_console(self, task):
+        machine(task.node)['console'] = True
+
+    def stop_console(self, task):
+        machine(task.node)['console'] = False
+
+    def get_console(self, task):
+        return {'type': 'fake', 'url': 'fake://%s' % task.node.uuid}
+
+
+class FakeRescue(_Fake, optional.RescueInterface):
+    def rescue(self, task):
+        delay(task, 'rescue')
+        return states.RESCUE
+
+    def unrescue(self, task):
+        delay(task, 'rescue')
+        return states.ACTIVE
+
+
+class FakeVendor(_Fake, optional.VendorInterface):
+    pass

@@ -1,0 +1,303 @@
+"""The real ``baremetal`` CLI (python-ironicclient) against bootflow."""
+
+import threading
+
+import pytest
+
+from .conftest import random_mac, unique, wait_for
+
+pytestmark = pytest.mark.functional
+
+
+def _show(cli, ident):
+    return cli.json('node', 'show', ident)
+
+
+def _wait_node(cli, ident, message, predicate, timeout=60):
+    def check():
+        node = _show(cli, ident)
+        return node if predicate(node) else False
+    return wait_for(check, timeout=timeout, interval=0.5,
+                    message='node %s: %s' % (ident, message))
+
+
+def _lower_keys(row):
+    return {k.lower().replace(' ', '_'): v for k, v in row.items()}
+
+
+@pytest.fixture(scope='module')
+def walk(service):
+    """Shared state of the walk-through, one per service backend."""
+    return {'name': unique('ft-n1'), 'mac': random_mac()}
+
+
+@pytest.mark.incremental
+class TestWalkThrough:
+    """The operator's happy path, step by step, on each backend."""
+
+    def test_driver_list(self, cli, walk):
+        drivers = cli.json('driver', 'list')
+        names = {d['Supported driver(s)'] if 'Supported driver(s)' in d
+                 else d.get('name', d.get('Name')) for d in drivers}
+        assert 'fake-hardware' in names, drivers
+        for d in drivers:
+            hosts = d.get('Active host(s)', d.get('hosts'))
+            if d.get('name', d.get('Supported driver(s)')) == \
+                    'fake-hardware' and cli.service.conductor_host:
+                assert cli.service.conductor_host in str(hosts), d
+
+    def test_node_create(self, cli, walk):
+        node = cli.json('node', 'create', '--driver', 'fake-hardware',
+                        '--name', walk['name'],
+                        '--resource-class', 'baremetal',
+                        '--property', 'cpus=4')
+        walk['uuid'] = node['uuid']
+        assert node['name'] == walk['name']
+        assert node['driver'] == 'fake-hardware'
+        assert node['resource_class'] == 'baremetal'
+        assert node['provision_state'] == 'enroll'
+        assert node['properties'] == {'cpus': 4}
+        assert node['maintenance'] is False
+        shown = _show(cli, walk['name'])
+        assert shown['uuid'] == walk['uuid']
+        assert shown['properties'] == {'cpus': 4}
+
+    def test_port_create(self, cli, walk):
+        port = cli.json('port', 'create', '--node', walk['uuid'],
+                        walk['mac'])
+        assert port['address'] == walk['mac']
+        assert port['node_uuid'] == walk['uuid']
+        walk['port'] = port['uuid']
+        ports = [_lower_keys(p) for p in
+                 cli.json('port', 'list', '--node', walk['uuid'])]
+        assert [p['address'] for p in ports] == [walk['mac']]
+        assert ports[0]['uuid'] == port['uuid']
+        shown = cli.json('port', 'show', port['uuid'])
+        assert shown['address'] == walk['mac']
+        assert shown['node_uuid'] == walk['uuid']
+
+    def test_node_list(self, cli, walk):
+        rows = cli.json('node', 'list')
+        mine = [r for r in rows if r['UUID'] == walk['uuid']]
+        assert len(mine) == 1, rows
+        row = mine[0]
+        assert row['Name'] == walk['name']
+        assert row['Provisioning State'] == 'enroll'
+        assert row['Maintenance'] is False
+        assert set(row) >= {'UUID', 'Name', 'Instance UUID', 'Power State',
+                            'Provisioning State', 'Maintenance'}
+
+    def test_node_list_long(self, cli, walk):
+        rows = cli.json('node', 'list', '--long')
+        mine = [r for r in rows if r.get('UUID', r.get('uuid')) ==
+                walk['uuid']]
+        assert len(mine) == 1, rows
+        row = {k.lower().replace(' ', '_'): v for k, v in mine[0].items()}
+        assert row['driver'] == 'fake-hardware'
+        assert row['resource_class'] == 'baremetal'
+        assert row['properties'] == {'cpus': 4}
+        assert row['provision_state'] == 'enroll'
+        assert row['name'] == walk['name']
+
+    def test_node_list_filtered(self, cli, walk):
+        rows = cli.json('node', 'list', '--provision-state', 'enroll',
+                        '--resource-class', 'baremetal',
+                        '--driver', 'fake-hardware')
+        assert walk['uuid'] in {r['UUID'] for r in rows}
+        rows = cli.json('node', 'list', '--provision-state', 'active',
+                        '--resource-class', 'baremetal')
+        assert walk['uuid'] not in {r['UUID'] for r in rows}
+
+    def test_node_show_fields(self, cli, walk):
+        shown = cli.json('node', 'show', walk['name'], '--fields', 'uuid',
+                         'provision_state')
+        assert shown == {'uuid': walk['uuid'], 'provision_state': 'enroll'}
+
+    def test_node_set_unset(self, cli, walk):
+        cli.run('node', 'set', walk['name'], '--property', 'memory_mb=4096',
+                '--extra', 'rack=r1')
+        node = _show(cli, walk['name'])
+        assert node['properties'] == {'cpus': 4, 'memory_mb': 4096}
+        assert node['extra'] == {'rack': 'r1'}
+        cli.run('node', 'unset', walk['name'], '--extra', 'rack')
+        node = _show(cli, walk['name'])
+        assert node['extra'] == {}
+        assert node['properties'] == {'cpus': 4, 'memory_mb': 4096}
+
+    def test_node_validate(self, cli, walk):
+        rows = cli.json('node', 'validate', walk['name'])
+        result = {r['Interface']: r for r in rows}
+        for iface in ('boot', 'deploy', 'management', 'power'):
+            assert iface in result, rows
+            assert result[iface]['Result'] is True, result[iface]
+
+    def test_manage(self, cli, walk):
+        cli.run('node', 'manage', walk['name'], '--wait', '60')
+        node = _show(cli, walk['name'])
+        assert node['provision_state'] == 'manageable'
+        assert node['target_provision_state'] is None
+        assert node['last_error'] is None
+
+    def test_provide(self, cli, walk):
+        cli.run('node', 'provide', walk['name'], '--wait', '60')
+        node = _show(cli, walk['name'])
+        assert node['provision_state'] == 'available'
+        assert node['target_provision_state'] is None
+        assert node['last_error'] is None
+
+    def test_deploy(self, cli, walk):
+        cli.run('node', 'deploy', walk['name'], '--wait', '60')
+        node = _show(cli, walk['name'])
+        assert node['provision_state'] == 'active'
+        assert node['target_provision_state'] is None
+        assert node['last_error'] is None
+        # Ironic's fake power interface keeps whatever state it had (None
+        # for a fresh node); a service that powers the node on is fine too.
+        assert node['power_state'] in (None, 'power on')
+        rows = cli.json('node', 'list', '--provision-state', 'active')
+        assert walk['uuid'] in {r['UUID'] for r in rows}
+
+    def test_power_off_on(self, cli, walk):
+        cli.run('node', 'power', 'off', walk['name'])
+        _wait_node(cli, walk['name'], 'power off',
+                   lambda n: n['power_state'] == 'power off'
+                   and n['target_power_state'] is None)
+        cli.run('node', 'power', 'on', walk['name'])
+        node = _wait_node(cli, walk['name'], 'power on',
+                          lambda n: n['power_state'] == 'power on'
+                          and n['target_power_state'] is None)
+        assert node['provision_state'] == 'active'
+
+    def test_maintenance(self, cli, walk):
+        cli.run('node', 'maintenance', 'set', walk['name'], '--reason', 'x')
+        node = _show(cli, walk['name'])
+        assert node['maintenance'] is True
+        assert node['maintenance_reason'] == 'x'
+        rows = cli.json('node', 'list', '--maintenance')
+        assert walk['uuid'] in {r['UUID'] for r in rows}
+        cli.run('node', 'maintenance', 'unset', walk['name'])
+        node = _show(cli, walk['name'])
+        assert node['maintenance'] is False
+        assert node['maintenance_reason'] is None
+        rows = cli.json('node', 'list', '--maintenance')
+        assert walk['uuid'] not in {r['UUID'] for r in rows}
+
+    def test_undeploy(self, cli, walk):
+        cli.run('node', 'undeploy', walk['name'], '--wait', '60')
+        node = _show(cli, walk['name'])
+        assert node['provision_state'] == 'available'
+        assert node['target_provision_state'] is None
+        assert node['instance_uuid'] is None
+
+    def test_manage_again(self, cli, walk):
+        cli.run('node', 'manage', walk['name'])
+        _wait_node(cli, walk['name'], 'manageable',
+                   lambda n: n['provision_state'] == 'manageable'
+                   and n['target_provision_state'] is None)
+
+    def test_delete(self, cli, walk):
+        out = cli.run('node', 'delete', walk['name'])
+        assert walk['name'] in out.stdout + out.stderr
+        proc = cli.fails('node', 'show', walk['name'])
+        assert 'could not be found' in proc.stderr
+        assert '(HTTP 404)' in proc.stderr
+        # Ports of a deleted node go with it.
+        proc = cli.fails('port', 'show', walk['port'])
+        assert '(HTTP 404)' in proc.stderr
+
+
+class TestErrors:
+    """The CLI exits non-zero and prints the service's message."""
+
+    def test_unknown_driver(self, sqlite_cli):
+        proc = sqlite_cli.fails('node', 'create', '--driver',
+                                'no-such-driver-ft', '--name',
+                                unique('ft-bad'))
+        assert 'no-such-driver-ft' in proc.stderr
+        assert '(HTTP 400)' in proc.stderr
+
+    def test_unknown_node(self, sqlite_cli):
+        name = unique('ft-missing')
+        proc = sqlite_cli.fails('node', 'show', name)
+        assert 'Node %s could not be found' % name in proc.stderr
+        assert '(HTTP 404)' in proc.stderr
+
+    def test_invalid_transition(self, sqlite_cli, sqlite_api, node_cleanup):
+        node = sqlite_api.create_node()
+        node_cleanup.append((sqlite_api, node['uuid']))
+        proc = sqlite_cli.fails('node', 'deploy', node['uuid'])
+        assert '(HTTP 400)' in proc.stderr
+        assert 'enroll' in proc.stderr
+        assert node['uuid'] in proc.stderr
+        assert sqlite_api.node(node['uuid'])['provision_state'] == 'enroll'
+
+    def test_duplicate_name(self, sqlite_cli, sqlite_api, node_cleanup):
+        # ironicclient retries a 409 a few times before giving up.
+        node = sqlite_api.create_node()
+        node_cleanup.append((sqlite_api, node['uuid']))
+        proc = sqlite_cli.fails('node', 'create', '--driver',
+                                'fake-hardware', '--name', node['name'])
+        assert 'already exists' in proc.stderr
+        assert node['name'] in proc.stderr
+        assert '(HTTP 409)' in proc.stderr
+
+    def test_duplicate_mac(self, sqlite_cli, sqlite_api, node_cleanup):
+        node = sqlite_api.create_node()
+        node_cleanup.append((sqlite_api, node['uuid']))
+        mac = random_mac()
+        sqlite_api.create_port(node['uuid'], mac)
+        proc = sqlite_cli.fails('port', 'create', '--node', node['uuid'],
+                                mac)
+        assert mac in proc.stderr
+        assert 'already exists' in proc.stderr
+        assert '(HTTP 409)' in proc.stderr
+
+    def test_bad_mac(self, sqlite_cli, sqlite_api, node_cleanup):
+        node = sqlite_api.create_node()
+        node_cleanup.append((sqlite_api, node['uuid']))
+        proc = sqlite_cli.fails('port', 'create', '--node', node['uuid'],
+                                'zz:54:00:00:00:01')
+        assert 'zz:54:00:00:00:01' in proc.stderr
+        assert 'MAC' in proc.stderr
+        assert '(HTTP 400)' in proc.stderr
+
+    def test_bad_patch_path(self, sqlite_cli, sqlite_api, node_cleanup):
+        node = sqlite_api.create_node()
+        node_cleanup.append((sqlite_api, node['uuid']))
+        proc = sqlite_cli.fails('node', 'set', node['uuid'], '--name',
+                                'bad name with spaces')
+        assert '(HTTP 400)' in proc.stderr
+        assert sqlite_api.node(node['uuid'])['name'] == node['name']
+
+    @pytest.mark.needs_fake_delay
+    def test_node_locked_during_deploy(self, sqlite_cli, sqlite_api,
+                                       node_cleanup):
+        # ironicclient retries 409 responses for about 10 seconds (5 retries,
+        # 2 s apart), so the deployment has to outlast that window.
+        delay = 25
+        node = sqlite_api.create_node(
+            driver_info={'fake_deploy_delay': delay})
+        node_cleanup.append((sqlite_api, node['uuid']))
+        sqlite_api.move_to(node['uuid'], 'available')
+        sqlite_cli.run('node', 'deploy', node['uuid'])
+        results = {}
+
+        def attempt(verb):
+            results[verb] = sqlite_cli.run('node', verb, node['uuid'],
+                                           check=False)
+
+        threads = [threading.Thread(target=attempt, args=(verb,))
+                   for verb in ('undeploy', 'deploy')]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for verb, proc in results.items():
+            assert proc.returncode != 0, (verb, proc.stdout, proc.stderr)
+            assert '(HTTP 409)' in proc.stderr, (verb, proc.stderr)
+            assert 'locked' in proc.stderr.lower(), (verb, proc.stderr)
+        assert set(results) == {'undeploy', 'deploy'}
+        # The deployment is not disturbed and finishes.
+        done = sqlite_api.wait_provision_state(node['uuid'], 'active',
+                                               timeout=delay * 4 + 60)
+        assert done['reservation'] is None
