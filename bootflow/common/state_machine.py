@@ -160,15 +160,21 @@ class ProvisionFSM:
         return self._machine.is_actionable_event(event)
 
     def process_event(self, event, target_state=None):
+        previous = self._machine.current_state
         try:
             self._machine.process_event(event)
         except automaton_exc.NotFound:
             raise exception.InvalidStateRequested(
                 action=event, node='', state=self.current_state)
         new = self._machine.current_state
-        if self.target_state == new:
+        if new in s.STABLE_STATES:
+            # resting: nothing is in progress, so there is no target
             self.target_state = None
-        if _TARGETS.get(new) is not None:
+        elif (self.target_state is None or previous in s.STABLE_STATES
+              or previous in s.FAILURE_STATES):
+            # a new operation starts; within one (cleaning -> clean wait ->
+            # cleaning) the target chosen at its start is kept, so a manual
+            # clean still ends in manageable
             self.target_state = _TARGETS[new]
         if target_state is not None:
             self.target_state = target_state

@@ -79,7 +79,7 @@ class ConductorManager:
         task.process_event('delete', callback=deployments.do_tear_down)
 
     def _manage(self, task, **_):
-        if task.node.provision_state == states.ENROLL:
+        if task.fsm.current_state == states.ENROLL:
             task.process_event('manage', callback=verification.do_verify)
         else:
             task.process_event('manage')

@@ -146,6 +146,7 @@ def create_node(values):
     values.setdefault('uuid', uuidutils.generate_uuid())
     now = utcnow()
     values.setdefault('created_at', now)
+    values.setdefault('provision_state', 'enroll')
     for key in ('driver_info', 'driver_internal_info', 'properties',
                 'instance_info', 'extra'):
         if values.get(key) is None:

@@ -22,7 +22,17 @@ def _wait_node(cli, ident, message, predicate, timeout=60):
 
 
 def _lower_keys(row):
+    # `-f json` of list commands uses the field names ("provision_state");
+    # older clients used column titles ("Provisioning State").
     return {k.lower().replace(' ', '_'): v for k, v in row.items()}
+
+
+def _rows(cli, *args):
+    return [_lower_keys(r) for r in cli.json(*args)]
+
+
+def _uuids(rows):
+    return {r['uuid'] for r in rows}
 
 
 @pytest.fixture(scope='module')
@@ -36,15 +46,13 @@ class TestWalkThrough:
     """The operator's happy path, step by step, on each backend."""
 
     def test_driver_list(self, cli, walk):
-        drivers = cli.json('driver', 'list')
-        names = {d['Supported driver(s)'] if 'Supported driver(s)' in d
-                 else d.get('name', d.get('Name')) for d in drivers}
-        assert 'fake-hardware' in names, drivers
-        for d in drivers:
-            hosts = d.get('Active host(s)', d.get('hosts'))
-            if d.get('name', d.get('Supported driver(s)')) == \
-                    'fake-hardware' and cli.service.conductor_host:
-                assert cli.service.conductor_host in str(hosts), d
+        drivers = {d.get('name', d.get('supported_driver(s)')): d
+                   for d in _rows(cli, 'driver', 'list')}
+        assert 'fake-hardware' in drivers, drivers
+        if cli.service.conductor_host:
+            fake = drivers['fake-hardware']
+            hosts = fake.get('hosts', fake.get('active_host(s)'))
+            assert cli.service.conductor_host in str(hosts), fake
 
     def test_node_create(self, cli, walk):
         node = cli.json('node', 'create', '--driver', 'fake-hardware',
@@ -77,22 +85,22 @@ class TestWalkThrough:
         assert shown['node_uuid'] == walk['uuid']
 
     def test_node_list(self, cli, walk):
-        rows = cli.json('node', 'list')
-        mine = [r for r in rows if r['UUID'] == walk['uuid']]
+        rows = _rows(cli, 'node', 'list')
+        mine = [r for r in rows if r['uuid'] == walk['uuid']]
         assert len(mine) == 1, rows
         row = mine[0]
-        assert row['Name'] == walk['name']
-        assert row['Provisioning State'] == 'enroll'
-        assert row['Maintenance'] is False
-        assert set(row) >= {'UUID', 'Name', 'Instance UUID', 'Power State',
-                            'Provisioning State', 'Maintenance'}
+        assert row['name'] == walk['name']
+        assert row.get('provision_state',
+                       row.get('provisioning_state')) == 'enroll'
+        assert row['maintenance'] is False
+        assert row['instance_uuid'] is None
+        assert 'power_state' in row
 
     def test_node_list_long(self, cli, walk):
-        rows = cli.json('node', 'list', '--long')
-        mine = [r for r in rows if r.get('UUID', r.get('uuid')) ==
-                walk['uuid']]
+        rows = _rows(cli, 'node', 'list', '--long')
+        mine = [r for r in rows if r['uuid'] == walk['uuid']]
         assert len(mine) == 1, rows
-        row = {k.lower().replace(' ', '_'): v for k, v in mine[0].items()}
+        row = mine[0]
         assert row['driver'] == 'fake-hardware'
         assert row['resource_class'] == 'baremetal'
         assert row['properties'] == {'cpus': 4}
@@ -100,13 +108,13 @@ class TestWalkThrough:
         assert row['name'] == walk['name']
 
     def test_node_list_filtered(self, cli, walk):
-        rows = cli.json('node', 'list', '--provision-state', 'enroll',
-                        '--resource-class', 'baremetal',
-                        '--driver', 'fake-hardware')
-        assert walk['uuid'] in {r['UUID'] for r in rows}
-        rows = cli.json('node', 'list', '--provision-state', 'active',
-                        '--resource-class', 'baremetal')
-        assert walk['uuid'] not in {r['UUID'] for r in rows}
+        rows = _rows(cli, 'node', 'list', '--provision-state', 'enroll',
+                     '--resource-class', 'baremetal',
+                     '--driver', 'fake-hardware')
+        assert walk['uuid'] in _uuids(rows)
+        rows = _rows(cli, 'node', 'list', '--provision-state', 'active',
+                     '--resource-class', 'baremetal')
+        assert walk['uuid'] not in _uuids(rows)
 
     def test_node_show_fields(self, cli, walk):
         shown = cli.json('node', 'show', walk['name'], '--fields', 'uuid',
@@ -125,11 +133,11 @@ class TestWalkThrough:
         assert node['properties'] == {'cpus': 4, 'memory_mb': 4096}
 
     def test_node_validate(self, cli, walk):
-        rows = cli.json('node', 'validate', walk['name'])
-        result = {r['Interface']: r for r in rows}
+        rows = _rows(cli, 'node', 'validate', walk['name'])
+        result = {r['interface']: r for r in rows}
         for iface in ('boot', 'deploy', 'management', 'power'):
             assert iface in result, rows
-            assert result[iface]['Result'] is True, result[iface]
+            assert result[iface]['result'] is True, result[iface]
 
     def test_manage(self, cli, walk):
         cli.run('node', 'manage', walk['name'], '--wait', '60')
@@ -154,8 +162,8 @@ class TestWalkThrough:
         # Ironic's fake power interface keeps whatever state it had (None
         # for a fresh node); a service that powers the node on is fine too.
         assert node['power_state'] in (None, 'power on')
-        rows = cli.json('node', 'list', '--provision-state', 'active')
-        assert walk['uuid'] in {r['UUID'] for r in rows}
+        rows = _rows(cli, 'node', 'list', '--provision-state', 'active')
+        assert walk['uuid'] in _uuids(rows)
 
     def test_power_off_on(self, cli, walk):
         cli.run('node', 'power', 'off', walk['name'])
@@ -173,14 +181,14 @@ class TestWalkThrough:
         node = _show(cli, walk['name'])
         assert node['maintenance'] is True
         assert node['maintenance_reason'] == 'x'
-        rows = cli.json('node', 'list', '--maintenance')
-        assert walk['uuid'] in {r['UUID'] for r in rows}
+        rows = _rows(cli, 'node', 'list', '--maintenance')
+        assert walk['uuid'] in _uuids(rows)
         cli.run('node', 'maintenance', 'unset', walk['name'])
         node = _show(cli, walk['name'])
         assert node['maintenance'] is False
         assert node['maintenance_reason'] is None
-        rows = cli.json('node', 'list', '--maintenance')
-        assert walk['uuid'] not in {r['UUID'] for r in rows}
+        rows = _rows(cli, 'node', 'list', '--maintenance')
+        assert walk['uuid'] not in _uuids(rows)
 
     def test_undeploy(self, cli, walk):
         cli.run('node', 'undeploy', walk['name'], '--wait', '60')

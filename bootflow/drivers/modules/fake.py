@@ -47,12 +47,20 @@ def _parse_delay(value):
 
 
 def delay(task, kind):
-    value = (task.node.driver_info or {}).get('fake_%s_delay' % kind)
+    """Take the configured time, then fail if the node asks for it
+    (``driver_info['fake_<kind>_fail'] = 'reason'``): failures on demand
+    let tests and demos exercise every error path."""
+    info = task.node.driver_info or {}
+    value = info.get('fake_%s_delay' % kind)
     if value is None:
         value = getattr(CONF.fake, '%s_delay' % kind)
     seconds = _parse_delay(value)
     if seconds > 0:
         time.sleep(seconds)
+    reason = info.get('fake_%s_fail' % kind)
+    if reason:
+        raise exception.DriverOperationError(
+            err='fake %s failure: %s' % (kind, reason))
 
 
 class _Fake:
