@@ -157,8 +157,6 @@ class Api:
         if sess is None:
             sess = requests.Session()
             sess.headers['Accept'] = 'application/json'
-            if self.version:
-                sess.headers[HEADER] = self.version
             self._tls.session = sess
         return sess
 
@@ -188,9 +186,10 @@ class Api:
         for attempt in range(attempts):
             start = time.monotonic()
             try:
-                resp = self.session().request(method, url, json=body,
-                                              params=params,
-                                              timeout=self.timeout)
+                resp = self.session().request(
+                    method, url, json=body, params=params,
+                    headers={HEADER: self.version} if self.version else None,
+                    timeout=self.timeout)
                 elapsed = time.monotonic() - start
                 status, text = resp.status_code, resp.text
             except requests.RequestException as exc:

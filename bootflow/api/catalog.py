@@ -76,16 +76,26 @@ class Catalog:
                 '"%s". Ensure the driver is valid and enabled.'
                 % (driver, conductor_group or ''))
 
-    def conductor_for(self, node):
-        """Hostname of the conductor that manages ``node`` (the same choice
-        for every caller while the set of live conductors is unchanged)."""
-        group = (node.get('conductor_group') or '').lower()
-        hosts = sorted(c['hostname'] for c in self.alive()
-                       if (c['conductor_group'] or '').lower() == group
-                       and node.get('driver') in (c['drivers'] or []))
-        if not hosts:
-            return None
-        return hosts[zlib.crc32(node['uuid'].encode()) % len(hosts)]
+    def conductor_chooser(self):
+        """A function node -> hostname of the conductor managing it, the
+        same choice for every caller while the live set is unchanged. The
+        live set is read once, so a whole page costs one look-up."""
+        hosts_by = {}
+        for cond in self.alive():
+            group = (cond['conductor_group'] or '').lower()
+            for driver in cond['drivers'] or []:
+                hosts_by.setdefault((group, driver), []).append(
+                    cond['hostname'])
+        for hosts in hosts_by.values():
+            hosts.sort()
+
+        def choose(node):
+            hosts = hosts_by.get(((node.get('conductor_group') or '').lower(),
+                                  node.get('driver')))
+            if not hosts:
+                return None
+            return hosts[zlib.crc32(node['uuid'].encode()) % len(hosts)]
+        return choose
 
     def fill_interfaces(self, values, reset=False, explicit=()):
         """Default missing ``*_interface`` values and reject unsupported

@@ -12,9 +12,9 @@ def base_url(req):
 
 
 def links(base, resource, ident, suffix=''):
-    path = '%s/%s%s' % (resource, ident, suffix)
-    return [{'href': '%s/v1/%s' % (base, path), 'rel': 'self'},
-            {'href': '%s/%s' % (base, path), 'rel': 'bookmark'}]
+    path = f'{resource}/{ident}{suffix}'
+    return [{'href': f'{base}/v1/{path}', 'rel': 'self'},
+            {'href': f'{base}/{path}', 'rel': 'bookmark'}]
 
 
 def isotime(value):

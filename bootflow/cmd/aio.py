@@ -9,6 +9,7 @@ start, so a fresh machine needs no separate set-up step.
 import signal
 import threading
 
+from oslo_config import cfg
 from oslo_log import log
 
 from bootflow.api import server as api_server
@@ -37,7 +38,10 @@ def run_until_signalled(stop):
 
 def main(argv=None):
     service.prepare(argv, default_config_files=[])
-    if CONF.rpc_transport == 'oslo' and not CONF.transport_url:
+    if CONF.rpc_transport == 'oslo' and CONF.get_location(
+            'transport_url').location == cfg.Locations.opt_default:
+        # oslo.messaging defaults to rabbit://; the all-in-one talks to
+        # itself in-process unless the operator names a broker.
         CONF.set_default('transport_url', 'fake://')
     service.ensure_schema()
     rpc.init()

@@ -29,6 +29,11 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
+def _dicts(result):
+    keys = list(result.keys())
+    return [dict(zip(keys, row)) for row in result]
+
+
 def _node_where(ident):
     if isinstance(ident, int):
         return NODES.c.id == ident
@@ -130,7 +135,7 @@ def list_nodes(filters=None, limit=None, marker=None, sort_key='id',
                     err='Marker %s could not be found.' % marker)
         query = _apply_node_filters(sa.select(*cols), filters)
         query = _paginate(query, NODES, limit, marker_row, sort_key, sort_dir)
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return _dicts(conn.execute(query))
 
 
 def count_nodes(filters=None):

@@ -112,8 +112,8 @@ def _list(req, detail):
                              columns=None if detail else columns)
     if conductor is not None:
         # which conductor manages a node is computed, not stored
-        rows = [r for r in rows
-                if catalog.CATALOG.conductor_for(r) == conductor]
+        choose = catalog.CATALOG.conductor_chooser()
+        rows = [r for r in rows if choose(r) == conductor]
     body = {'nodes': node_view.render(rows, fields,
                                       collection.base_url(req))}
     nxt = collection.next_link(req, 'nodes/detail' if detail else 'nodes',
