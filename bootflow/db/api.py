@@ -159,12 +159,11 @@ def create_node(values):
     traits = values.pop('traits', None) or []
     try:
         with writer() as conn:
-            node_id = conn.execute(
-                NODES.insert().values(**values).returning(NODES.c.id)
-            ).scalar()
-            for trait in traits:
+            row = conn.execute(NODES.insert().values(**values)
+                               .returning(NODES)).mappings().first()
+            for trait in sorted(set(traits)):
                 conn.execute(TRAITS.insert().values(
-                    node_id=node_id, trait=trait, created_at=now))
+                    node_id=row['id'], trait=trait, created_at=now))
     except sa_exc.IntegrityError as e:
         text = str(e.orig).lower()
         if 'name' in text:
@@ -174,7 +173,7 @@ def create_node(values):
                 instance_uuid=values.get('instance_uuid'),
                 node=values['uuid'])
         raise exception.NodeAlreadyExists(uuid=values['uuid'])
-    return get_node(node_id)
+    return dict(row)
 
 
 @retry
