@@ -28,8 +28,9 @@ def _load(group, names):
         missing.extend(names_missing)
 
     mgr = stevedore.NamedExtensionManager(
-        group, names, invoke_on_load=True, on_missing_entrypoints_callback=
-        on_missing, name_order=True, propagate_map_exceptions=True)
+        group, names, invoke_on_load=True, name_order=True,
+        on_missing_entrypoints_callback=on_missing,
+        propagate_map_exceptions=True)
     return {ext.name: ext.obj for ext in mgr}, missing
 
 

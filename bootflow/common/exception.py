@@ -86,7 +86,8 @@ class InvalidDriver(Invalid):
 
 
 class DriverNotFound(BootflowException):
-    _msg_fmt = 'Could not find the following driver(s) or hardware type(s): %(driver_name)s.'
+    _msg_fmt = ('Could not find the following driver(s) or hardware '
+                'type(s): %(driver_name)s.')
     code = http.BAD_REQUEST
 
 
@@ -112,7 +113,8 @@ class NodeInMaintenance(Invalid):
 
 
 class NodeProtected(BootflowException):
-    _msg_fmt = 'Node %(node)s is protected and cannot be undeployed, rebuilt or deleted.'
+    _msg_fmt = ('Node %(node)s is protected and cannot be undeployed, '
+                'rebuilt or deleted.')
     code = http.FORBIDDEN
 
 
@@ -148,7 +150,8 @@ class TraitNotFound(NotFound):
 
 
 class VifNotAttached(NotFound):
-    _msg_fmt = 'Unable to detach VIF %(vif)s from node %(node)s because it is not attached to it.'
+    _msg_fmt = ('Unable to detach VIF %(vif)s from node %(node)s because '
+                'it is not attached to it.')
 
 
 class ResourceNotFound(NotFound):
@@ -182,7 +185,8 @@ class PortAlreadyExists(Conflict):
 
 
 class VifAlreadyAttached(Conflict):
-    _msg_fmt = 'Unable to attach VIF %(vif)s, it is already attached to node %(node)s.'
+    _msg_fmt = ('Unable to attach VIF %(vif)s, it is already attached to '
+                'node %(node)s.')
 
 
 class NoFreePhysicalPorts(Invalid):
@@ -199,7 +203,8 @@ class ConductorAlreadyRegistered(Conflict):
 
 
 class NoFreeConductorWorker(BootflowException):
-    _msg_fmt = 'Requested action cannot be performed due to lack of free conductor workers.'
+    _msg_fmt = ('Requested action cannot be performed due to lack of free '
+                'conductor workers.')
     code = http.SERVICE_UNAVAILABLE
 
 

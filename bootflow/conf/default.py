@@ -3,6 +3,7 @@ import socket
 
 from oslo_config import cfg
 
+
 def _default_state_path():
     if os.geteuid() == 0:
         return '/var/lib/bootflow'

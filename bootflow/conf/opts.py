@@ -1,4 +1,9 @@
-"""Option lists for oslo-config-generator (tools/config/bootflow-config-generator.conf)."""
+"""Option lists for oslo-config-generator.
+
+See tools/config/bootflow-config-generator.conf.
+"""
+
+from oslo_config import cfg
 
 from bootflow.conf import api
 from bootflow.conf import conductor
@@ -16,3 +21,9 @@ def list_opts():
         ('database', database.opts),
         ('fake', fake.opts),
     ]
+
+
+def update_opt_defaults():
+    """Show bootflow's own defaults of other libraries' options in the
+    sample (the embedded SQLite database instead of oslo.db's none)."""
+    database.register_opts(cfg.CONF)

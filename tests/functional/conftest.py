@@ -381,7 +381,11 @@ def _wait_ready(svc):
                                 timeout=5)
             if resp.status_code == 200:
                 conductors = resp.json().get('conductors', [])
-                if any(c.get('alive') is True for c in conductors):
+                # Check the hostname too: should another server have grabbed
+                # the port, this must not mistake it for ours.
+                if any(c.get('alive') is True and
+                       c.get('hostname') == CONDUCTOR_HOST
+                       for c in conductors):
                     return
                 last = 'conductors: %r' % (conductors,)
             else:

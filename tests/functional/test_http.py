@@ -258,10 +258,16 @@ def test_error_node_locked(sqlite_api, node_cleanup):
     api.move_to(node['uuid'], 'available')
     started = time.monotonic()
     api.provision(node['uuid'], 'active')
+    answers = {}
     for target in ('deleted', 'active'):
-        resp = api.put('/v1/nodes/%s/states/provision' % node['uuid'],
-                       json={'target': target})
-        assert time.monotonic() - started < 5, 'test too slow to be valid'
+        answers[target] = api.put(
+            '/v1/nodes/%s/states/provision' % node['uuid'],
+            json={'target': target})
+    assert time.monotonic() - started < 5, 'test too slow to be valid'
+    wrong = {t: (r.status_code, r.text[:300]) for t, r in answers.items()
+             if r.status_code != 409}
+    assert not wrong, 'expected 409 NodeLocked, got %r' % wrong
+    for resp in answers.values():
         fault = assert_ironic_error(resp, 409, node['uuid'], 'locked')
         assert 'retry' in fault['faultstring']
     current = api.node(node['uuid'])
@@ -452,12 +458,18 @@ def test_filters(api, tagged_nodes):
     assert _filtered(api, rc, conductor_group=unique('ft-group')) == set()
     assert _filtered(api, rc, maintenance='true', associated='false') == \
         {names[0]}
-    resp = api.get('/v1/nodes', params={'maintenance': 'perhaps'})
-    assert_ironic_error(resp, 400)
-    resp = api.get('/v1/nodes', params={'provision_state': 'no-such-state'})
-    assert_ironic_error(resp, 400)
-    resp = api.get('/v1/nodes', params={'fault': 'no such fault'})
-    assert_ironic_error(resp, 400)
+
+
+@pytest.mark.parametrize('query', [
+    {'maintenance': 'perhaps'},
+    {'associated': 'perhaps'},
+    {'provision_state': 'no-such-state'},
+    {'fault': 'no such fault'},
+    {'limit': 'many'},
+], ids=lambda q: '%s=%s' % next(iter(q.items())))
+def test_invalid_filters(api, query):
+    resp = api.get('/v1/nodes', params=query)
+    assert_ironic_error(resp, 400, next(iter(query.values())))
 
 
 def test_conductor_group_unknown_rejected(api, node_cleanup):

@@ -163,7 +163,8 @@ class FakeInspect(_Fake, inspect_iface.InspectInterface):
 
 class FakeBIOS(_Fake, optional.BIOSInterface):
     @base.clean_step(priority=0, argsinfo={
-        'settings': {'description': 'List of BIOS settings', 'required': True}})
+        'settings': {'description': 'List of BIOS settings',
+                     'required': True}})
     def apply_configuration(self, task, settings):
         delay(task, 'bios')
         machine(task.node)['bios'].update(
