@@ -4,6 +4,7 @@ See tools/config/bootflow-config-generator.conf.
 """
 
 from oslo_config import cfg
+from oslo_db import options as db_options
 
 from bootflow.conf import api
 from bootflow.conf import conductor
@@ -26,4 +27,7 @@ def list_opts():
 def update_opt_defaults():
     """Show bootflow's own defaults of other libraries' options in the
     sample (the embedded SQLite database instead of oslo.db's none)."""
-    database.register_opts(cfg.CONF)
+    # oslo.db's list_opts copies its option objects; defaults set on those
+    # objects are what the generator prints.
+    cfg.set_defaults(db_options.database_opts,
+                     connection=database.DEFAULT_CONNECTION)
