@@ -88,7 +88,7 @@ class InvalidDriver(Invalid):
 class DriverNotFound(BootflowException):
     _msg_fmt = ('Could not find the following driver(s) or hardware '
                 'type(s): %(driver_name)s.')
-    code = http.BAD_REQUEST
+    code = http.NOT_FOUND
 
 
 class InterfaceNotFoundInEntrypoint(Invalid):

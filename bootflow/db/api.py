@@ -131,8 +131,7 @@ def list_nodes(filters=None, limit=None, marker=None, sort_key='id',
                 sa.select(NODES.c.id, NODES.c[sort_key]).where(
                     _node_where(marker))).mappings().first()
             if marker_row is None:
-                raise exception.InvalidParameterValue(
-                    err='Marker %s could not be found.' % marker)
+                raise exception.NodeNotFound(node=marker)
         query = _apply_node_filters(sa.select(*cols), filters)
         query = _paginate(query, NODES, limit, marker_row, sort_key, sort_dir)
         return _dicts(conn.execute(query))
@@ -338,8 +337,7 @@ def list_ports(filters=None, limit=None, marker=None, sort_key='id',
                 sa.select(PORTS.c.id, PORTS.c[sort_key]).where(
                     _port_where(marker))).mappings().first()
             if marker_row is None:
-                raise exception.InvalidParameterValue(
-                    err='Marker %s could not be found.' % marker)
+                raise exception.PortNotFound(port=marker)
         query = _paginate(query, PORTS, limit, marker_row, sort_key, sort_dir)
         return [dict(r) for r in conn.execute(query).mappings()]
 

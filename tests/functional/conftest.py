@@ -19,6 +19,7 @@ Environment variables:
     Seconds to wait for a started service to become ready (default 45).
 """
 
+import importlib
 import json
 import os
 import shutil
@@ -212,7 +213,7 @@ def _pg_connect(dbname='postgres'):
 def _pg_available():
     """Return None when PostgreSQL is reachable, else the reason it is not."""
     try:
-        import psycopg2  # noqa: F401
+        importlib.import_module('psycopg2')
     except ImportError as exc:
         return 'psycopg2 not importable: %s' % exc
     try:
@@ -318,25 +319,35 @@ class Service:
             return ''
         return '\n'.join(data.splitlines()[-lines:])
 
-    def stop(self):
+    def signal(self, sig):
+        """Signal the service's process group; False once it is gone."""
         proc = self.proc
         if proc is None or proc.poll() is not None:
-            return
+            return False
         # The service runs in its own session (start_new_session=True), so
         # its process group id is its pid: signal that group only.
-        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT),
-                          (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            except PermissionError:
-                proc.send_signal(sig)
-            try:
-                proc.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            proc.send_signal(sig)
+        return True
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, then SIGKILL if it is still running after timeout."""
+        if not self.signal(signal.SIGTERM):
+            return
+        self.wait_stopped(timeout)
+
+    def wait_stopped(self, timeout=STOP_TIMEOUT):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            sys.stderr.write('%r ignored SIGTERM for %.0fs; killing it\n'
+                             % (self, timeout))
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
 
 
 def _write_config(workdir, port, connection):
@@ -485,12 +496,14 @@ class ServiceManager:
         return svc
 
     def stop_all(self):
+        # Signal all first so that they shut down in parallel.
+        running = [svc for svc in self.services.values()
+                   if svc.signal(signal.SIGTERM)]
+        for svc in running:
+            svc.wait_stopped()
         for svc in self.services.values():
-            try:
-                svc.stop()
-            finally:
-                if svc.pg_database:
-                    _drop_quietly(svc.pg_database)
+            if svc.pg_database:
+                _drop_quietly(svc.pg_database)
 
 
 @pytest.fixture(scope='session')

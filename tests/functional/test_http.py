@@ -52,7 +52,7 @@ def test_v1_document(service):
     assert doc['id'] == 'v1'
     assert _self_link(doc['links']) == [service.url('/v1/')]
     assert doc['media_types']['base'] == 'application/json'
-    for collection in ('nodes', 'ports', 'drivers', 'chassis'):
+    for collection in ('nodes', 'ports', 'drivers'):
         assert service.url('/v1/%s/' % collection) in \
             _self_link(doc[collection]), doc[collection]
     assert doc['version']['version'] == resp.headers[MAX_VERSION_HEADER]
@@ -519,6 +519,34 @@ def test_node_ports(api, node_cleanup):
     assert resp.status_code == 204, resp.text
     doc = _list(api, {}, path='/v1/nodes/%s/ports' % node['uuid'])
     assert sorted(p['address'] for p in doc['ports']) == macs[1:]
+
+
+def test_drivers(api, service):
+    doc = _list(api, {}, path='/v1/drivers')
+    drivers = {d['name']: d for d in doc['drivers']}
+    assert 'fake-hardware' in drivers, doc
+    fake = drivers['fake-hardware']
+    assert fake['type'] == 'dynamic'
+    assert fake['hosts']
+    if service.conductor_host:
+        assert service.conductor_host in fake['hosts']
+    assert service.url('/v1/drivers/fake-hardware') in \
+        _self_link(fake['links'])
+    resp = api.get('/v1/drivers/fake-hardware')
+    assert resp.status_code == 200, resp.text
+    detail = resp.json()
+    assert detail['name'] == 'fake-hardware'
+    assert detail['default_power_interface'] == 'fake'
+    assert 'fake' in detail['enabled_deploy_interfaces']
+    doc = _list(api, {'type': 'dynamic'}, path='/v1/drivers')
+    assert 'fake-hardware' in {d['name'] for d in doc['drivers']}
+    doc = _list(api, {'type': 'classic'}, path='/v1/drivers')
+    assert doc['drivers'] == []
+    resp = api.get('/v1/drivers/no-such-driver-ft')
+    assert_ironic_error(resp, 404, 'no-such-driver-ft')
+    resp = api.get('/v1/drivers/fake-hardware/properties')
+    assert resp.status_code == 200, resp.text
+    assert isinstance(resp.json(), dict)
 
 
 def test_conductors(api, service):

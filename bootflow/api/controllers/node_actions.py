@@ -43,6 +43,10 @@ def get_states(req, node_ident):
 
 def set_provision_state(req, node_ident):
     node = nodes.get_node_or_404(req, node_ident)
+    if node['reservation']:
+        # as in Ironic, a busy node answers "locked" before anything else
+        raise exception.NodeLocked(node=node['uuid'],
+                                   host=node['reservation'])
     body = req.json_body_or_error()
     target = body.get('target') if isinstance(body, dict) else None
     event = states.VERBS.get(target)

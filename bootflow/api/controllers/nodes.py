@@ -79,6 +79,13 @@ def _filters(req):
             raise exception.NotAcceptable(
                 'Filtering by %s requires API version 1.%d or later.'
                 % (param, minor))
+        if param == 'provision_state' and value not in states.ALL_STATES:
+            raise exception.InvalidParameterValue(
+                err='Invalid or unsupported provision state: %s' % value)
+        if param == 'fault' and value not in states.FAULTS:
+            raise exception.InvalidParameterValue(
+                err='Unrecognized fault "%s" is specified, allowed faults '
+                    'are %s' % (value, ', '.join(states.FAULTS)))
         result[name] = (collection.parse_bool(param, value) if kind is bool
                         else value)
     conductor = req.GET.get('conductor')
