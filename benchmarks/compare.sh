@@ -5,16 +5,16 @@
 # Usage: benchmarks/compare.sh [api_bench.py arguments...]
 #   e.g. benchmarks/compare.sh --nodes 1000,10000 --provision 100
 #
-# Ironic runs all-in-one (noauth, fake-hardware, SQLite) from a venv holding
-# `pip install ironic python-ironicclient openstacksdk`: $IRONIC_VENV, else
-# /tmp/peer/venv if present; with neither, the Ironic run is skipped.  It is
-# started with $IRONIC_PEER_DIR/start-ironic.sh (default /work/shared/peer)
-# when that script exists, otherwise by this script itself.
+# Ironic runs all-in-one (noauth, fake-hardware, SQLite) from the venv named
+# by $IRONIC_VENV, holding `pip install ironic python-ironicclient
+# openstacksdk`; without it the Ironic run is skipped.  It is started with
+# $IRONIC_PEER_DIR/start-ironic.sh when that is set and the script exists,
+# otherwise by this script itself.
 #
 # Environment:
 #   PYTHON         interpreter for the benchmark client and bootflow
 #                  (needs bootflow, requests; openstacksdk optional)
-#   IRONIC_VENV    venv with Ironic (default /tmp/peer/venv)
+#   IRONIC_VENV    venv with Ironic
 #   IRONIC_PEER_DIR  directory holding start-ironic.sh / stop-ironic.sh
 #   BENCH_OUT_DIR  where JSON, stderr and the table go
 #                  (default benchmarks/results/<timestamp>)
@@ -28,14 +28,8 @@ export PYTHON
 OUT=${BENCH_OUT_DIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-PEER_DIR=${IRONIC_PEER_DIR:-/work/shared/peer}
-if [ -n "${IRONIC_VENV:-}" ]; then
-    VENV=$IRONIC_VENV
-elif [ -d /tmp/peer/venv ]; then
-    VENV=/tmp/peer/venv
-else
-    VENV=
-fi
+PEER_DIR=${IRONIC_PEER_DIR:-}
+VENV=${IRONIC_VENV:-}
 
 echo "results in $OUT" >&2
 printf '%q ' "$0" "$@" > "$OUT/command.txt"; echo >> "$OUT/command.txt"

@@ -29,11 +29,6 @@ class BootflowException(Exception):
         return self.args[0] if self.args else self._msg_fmt
 
 
-class NotAuthorized(BootflowException):
-    _msg_fmt = 'Not authorized.'
-    code = http.FORBIDDEN
-
-
 class NotAuthenticated(BootflowException):
     _msg_fmt = 'Authentication required.'
     code = http.UNAUTHORIZED
@@ -60,29 +55,9 @@ class InvalidUUID(Invalid):
     _msg_fmt = 'Expected a UUID but received %(uuid)s.'
 
 
-class InvalidUuidOrName(Invalid):
-    _msg_fmt = 'Expected a logical name or UUID but received %(name)s.'
-
-
-class InvalidName(Invalid):
-    _msg_fmt = 'Expected a logical name but received %(name)s.'
-
-
-class InvalidMAC(Invalid):
-    _msg_fmt = 'Expected a MAC address but received %(mac)s.'
-
-
 class InvalidStateRequested(Invalid):
     _msg_fmt = ('The requested action "%(action)s" can not be performed on '
                 'node "%(node)s" while it is in state "%(state)s".')
-
-
-class InvalidTrait(Invalid):
-    _msg_fmt = 'Invalid trait: %(trait)s.'
-
-
-class InvalidDriver(Invalid):
-    _msg_fmt = '%(err)s'
 
 
 class DriverNotFound(BootflowException):
@@ -95,12 +70,6 @@ class InterfaceNotFoundInEntrypoint(Invalid):
     _msg_fmt = ('Could not find the following interface in the '
                 "'%(entrypoint)s' entrypoint: %(iface)s. Valid interfaces "
                 'are %(valid)s.')
-
-
-class IncompatibleInterface(Invalid):
-    _msg_fmt = ('%(interface_type)s interface implementation '
-                "'%(interface_impl)s' is not supported by hardware type "
-                '%(hardware_type)s.')
 
 
 class UnsupportedDriverExtension(Invalid):
@@ -154,10 +123,6 @@ class VifNotAttached(NotFound):
                 'it is not attached to it.')
 
 
-class ResourceNotFound(NotFound):
-    _msg_fmt = 'The resource could not be found.'
-
-
 class Conflict(BootflowException):
     _msg_fmt = 'Conflict.'
     code = http.CONFLICT
@@ -198,18 +163,9 @@ class NodeNotLocked(BootflowException):
     _msg_fmt = 'Node %(node)s found not to be locked on release.'
 
 
-class ConductorAlreadyRegistered(Conflict):
-    _msg_fmt = 'Conductor %(conductor)s already registered.'
-
-
 class NoFreeConductorWorker(BootflowException):
     _msg_fmt = ('Requested action cannot be performed due to lack of free '
                 'conductor workers.')
-    code = http.SERVICE_UNAVAILABLE
-
-
-class NoValidHost(BootflowException):
-    _msg_fmt = 'No conductor is available to handle this request: %(reason)s'
     code = http.SERVICE_UNAVAILABLE
 
 
@@ -223,24 +179,8 @@ class NotAcceptable(BootflowException):
     code = http.NOT_ACCEPTABLE
 
 
-class PowerStateFailure(BootflowException):
-    _msg_fmt = 'Failed to set node power state to %(pstate)s.'
-
-
 class DriverOperationError(BootflowException):
     _msg_fmt = '%(err)s'
-
-
-class InstanceDeployFailure(BootflowException):
-    _msg_fmt = 'Failed to deploy instance: %(reason)s'
-
-
-class NodeCleaningFailure(BootflowException):
-    _msg_fmt = 'Failed to clean node %(node)s: %(reason)s'
-
-
-class HardwareInspectionFailure(BootflowException):
-    _msg_fmt = 'Failed to inspect hardware. Reason: %(error)s'
 
 
 class DBRetryExhausted(TemporaryFailure):

@@ -25,7 +25,6 @@ from oslo_log import log
 
 from bootflow.common import exception
 from bootflow.common import state_machine
-from bootflow.common import states
 from bootflow.conf import CONF
 from bootflow.db import api as db_api
 from bootflow.db import records
@@ -163,7 +162,3 @@ class TaskManager:
 def acquire(service, context, node_id, shared=False, purpose=''):
     return TaskManager(service, context, node_id, shared=shared,
                        purpose=purpose)
-
-
-def is_stable(state):
-    return state in states.STABLE_STATES

@@ -137,13 +137,6 @@ def list_nodes(filters=None, limit=None, marker=None, sort_key='id',
         return _dicts(conn.execute(query))
 
 
-def count_nodes(filters=None):
-    with reader() as conn:
-        query = _apply_node_filters(
-            sa.select(sa.func.count()).select_from(NODES), filters)
-        return conn.execute(query).scalar()
-
-
 @retry
 def create_node(values):
     values = dict(values)

@@ -289,6 +289,7 @@ class Service:
         self.proc = proc
         self.log_path = log_path
         self.pg_database = pg_database
+        self.auth = None
         # HOME for the CLI, so ironicclient's version cache (~/.cache) is
         # private to this server.
         self.home = self.workdir / 'home'
@@ -350,9 +351,14 @@ class Service:
             self.proc.wait(timeout=10)
 
 
-def _write_config(workdir, port, connection):
+def _write_config(workdir, port, connection, extra=None):
     conf = workdir / 'bootflow.conf'
-    conf.write_text(
+    sections = ''
+    for section, options in (extra or {}).items():
+        sections += '[%s]\n' % section
+        sections += ''.join('%s = %s\n' % item for item in options.items())
+        sections += '\n'
+    standard = (
         '[DEFAULT]\n'
         'host = %(host)s\n'
         'state_path = %(state)s\n'
@@ -365,6 +371,7 @@ def _write_config(workdir, port, connection):
         'connection = %(conn)s\n'
         % {'host': CONDUCTOR_HOST, 'state': workdir, 'port': port,
            'conn': connection})
+    conf.write_text(sections + standard)
     return conf
 
 
@@ -389,7 +396,7 @@ def _wait_ready(svc):
                 % (svc.backend, rc, svc.log_tail(80)))
         try:
             resp = requests.get(url, headers={VERSION_HEADER: 'latest'},
-                                timeout=5)
+                                auth=svc.auth, timeout=5)
             if resp.status_code == 200:
                 conductors = resp.json().get('conductors', [])
                 # Check the hostname too: should another server have grabbed
@@ -410,8 +417,13 @@ def _wait_ready(svc):
         time.sleep(0.2)
 
 
-def start_service(backend, base_tmp):
-    """Start bootflow.cmd.aio on a fresh database; return a ready Service."""
+def start_service(backend, base_tmp, extra_config=None, auth=None):
+    """Start bootflow.cmd.aio on a fresh database; return a ready Service.
+
+    ``extra_config`` maps section -> {option: value}, written before the
+    standard options (which win where both name the same one); ``auth`` is
+    the (user, password) the readiness check sends.
+    """
     workdir = Path(tempfile.mkdtemp(prefix='bf-%s-' % backend,
                                     dir=str(base_tmp)))
     pg_database = None
@@ -427,7 +439,7 @@ def start_service(backend, base_tmp):
     else:
         raise ValueError(backend)
     port = _free_port()
-    conf = _write_config(workdir, port, connection)
+    conf = _write_config(workdir, port, connection, extra_config)
     log_path = workdir / 'service.log'
     log = open(log_path, 'wb')
     try:
@@ -441,6 +453,7 @@ def start_service(backend, base_tmp):
     svc = Service(backend, 'http://127.0.0.1:%d' % port, workdir,
                   managed=True, proc=proc, log_path=log_path,
                   pg_database=pg_database)
+    svc.auth = auth
     try:
         _wait_ready(svc)
     except Exception as exc:
