@@ -51,6 +51,7 @@ def main(argv=None):
         rpcapi.set_local_manager(conductor.manager)
     api = api_server.make_server()
     api.prepare()
+    service.tune_gc()
     thread = threading.Thread(target=api.serve, name='api', daemon=True)
     thread.start()
     LOG.info('bootflow API listening on http://%s:%d/', CONF.api.host_ip,

@@ -19,6 +19,7 @@ def main(argv=None):
     rpc.init()
     api = api_server.make_server()
     api.prepare()
+    service.tune_gc()
     threading.Thread(target=api.serve, name='api', daemon=True).start()
     LOG.info('bootflow API listening on http://%s:%d/', CONF.api.host_ip,
              CONF.api.port)

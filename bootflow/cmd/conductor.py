@@ -12,6 +12,7 @@ def main(argv=None):
     rpc.init()
     conductor = conductor_service.ConductorService()
     conductor.start()
+    service.tune_gc()
 
     def stop():
         conductor.stop()

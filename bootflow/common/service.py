@@ -1,5 +1,6 @@
 """Process start-up shared by every command: config, logging, database."""
 
+import gc
 import sys
 
 from oslo_log import log
@@ -27,3 +28,16 @@ def prepare(argv=None, default_config_files=None):
 def ensure_schema():
     """Bring the database to the current schema (idempotent)."""
     migration.upgrade('head')
+
+
+def tune_gc():
+    """Call once start-up is done.
+
+    A full node list allocates ~100,000 short-lived objects; with Python's
+    default thresholds that triggers a full collection every few lists,
+    which walks every long-lived object and doubles those lists' latency.
+    Freezing what start-up created and collecting the young generation
+    less often removes those pauses.
+    """
+    gc.freeze()
+    gc.set_threshold(10000, 20, 20)

@@ -120,10 +120,22 @@ def _paginate(query, table, limit, marker_row, sort_key, sort_dir):
     return query
 
 
+def _undecoded(column):
+    """The column as the database stores it: JSON and timestamps come back
+    as text on SQLite (decoding 10,000 of them only to encode them again
+    dominates a node list); PostgreSQL's driver still decodes them."""
+    if isinstance(column.type, (sa.JSON, sa.DateTime)):
+        return sa.type_coerce(column, sa.String).label(column.name)
+    return column
+
+
 def list_nodes(filters=None, limit=None, marker=None, sort_key='id',
-               sort_dir='asc', columns=None):
-    """Nodes as dicts. ``columns`` limits what is read (faster lists)."""
-    cols = [NODES.c[c] for c in columns] if columns else [NODES]
+               sort_dir='asc', columns=None, undecoded=False):
+    """Nodes as dicts. ``columns`` limits what is read (faster lists);
+    ``undecoded`` leaves JSON and timestamps as stored (see _undecoded)."""
+    cols = [NODES.c[c] for c in columns] if columns else list(NODES.c)
+    if undecoded:
+        cols = [_undecoded(c) for c in cols]
     with reader() as conn:
         marker_row = None
         if marker is not None:

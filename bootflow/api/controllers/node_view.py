@@ -1,5 +1,6 @@
 """Turning node rows into API documents, fast enough for 10,000 nodes."""
 
+import orjson
 from oslo_utils import strutils
 
 from bootflow.api import catalog
@@ -27,62 +28,84 @@ def columns_for(fields):
     return sorted(cols)
 
 
-def _mask(info):
-    """Hide secrets in driver_info as Ironic does ('******')."""
-    return strutils.mask_dict_password(info) if info else info
+# Keys whose presence means driver_info may hold a secret to mask.
+_SECRET_HINTS = ('pass', 'secret', 'token', 'key', 'cred', 'auth')
 
 
-def _plan(fields):
-    """Decide once per request how each field is produced, so the per-node
-    loop does no lookups (it runs 10,000 times for a full listing)."""
-    plan = []
-    for field in fields:
-        if field in _TIME_FIELDS:
-            plan.append((field, 'time'))
-        elif field == 'driver_info':
-            plan.append((field, 'secret'))
-        elif field in _DICT_FIELDS:
-            plan.append((field, 'dict'))
-        elif field in _COLUMNS:
-            plan.append((field, 'column'))
-        elif field in ('links', 'traits', 'conductor', 'allocation_uuid'):
-            plan.append((field, field))
-        elif field in api_fields.NODE_LINK_FIELDS:
-            plan.append((field, 'sublink'))
-    return plan
+def _secret_safe(info):
+    """driver_info with secrets shown as '******', as Ironic shows them."""
+    if not info:
+        return {}
+    if isinstance(info, str):
+        lowered = info.lower()
+        if not any(h in lowered for h in _SECRET_HINTS):
+            return orjson.Fragment(info)
+        info = orjson.loads(info)
+    return strutils.mask_dict_password(info)
+
+
+class _Plan:
+    """How each requested field is produced, decided once per request so
+    the per-node loop does no look-ups (it runs 10,000 times for a full
+    listing)."""
+
+    def __init__(self, fields):
+        self.columns = [f for f in fields if f in _COLUMNS]
+        self.times = [f for f in self.columns if f in _TIME_FIELDS]
+        self.dicts = [f for f in self.columns
+                      if f in _DICT_FIELDS and f != 'driver_info']
+        self.secret = 'driver_info' in self.columns
+        self.links = 'links' in fields
+        self.sublinks = [f for f in fields if f in api_fields.NODE_LINK_FIELDS]
+        self.traits = 'traits' in fields
+        self.conductor = 'conductor' in fields
+        self.allocation = 'allocation_uuid' in fields
+        self.order = list(fields)
 
 
 def render(rows, fields, base, traits=None):
-    """Render rows with exactly ``fields`` (already version-filtered)."""
-    if 'traits' in fields and traits is None:
+    """Render rows with exactly ``fields`` (already version-filtered).
+
+    Rows may come decoded (dicts, datetimes) or as stored (JSON text,
+    timestamp text; see ``db_api.list_nodes(undecoded=True)``). The loop
+    is written flat on purpose: it is the hot path of every node list.
+    """
+    plan = _Plan(fields)
+    if plan.traits and traits is None:
         traits = db_api.get_traits([r['id'] for r in rows])
-    conductor_for = catalog.CATALOG.conductor_chooser() \
-        if 'conductor' in fields else None
-    isotime = collection.isotime
-    links = collection.links
-    plan = _plan(fields)
+    choose = catalog.CATALOG.conductor_chooser() if plan.conductor else None
+    self_prefix, book_prefix = base + '/v1/nodes/', base + '/nodes/'
+    fragment, text = orjson.Fragment, str
     out = []
     for row in rows:
-        doc = {}
-        for field, how in plan:
-            if how == 'column':
-                doc[field] = row[field]
-            elif how == 'dict':
-                doc[field] = row[field] or {}
-            elif how == 'time':
-                doc[field] = isotime(row[field])
-            elif how == 'links':
-                doc[field] = links(base, 'nodes', row['uuid'])
-            elif how == 'sublink':
-                doc[field] = links(base, 'nodes', row['uuid'], '/' + field)
-            elif how == 'secret':
-                doc[field] = _mask(row[field] or {})
-            elif how == 'traits':
-                doc[field] = traits.get(row['id'], [])
-            elif how == 'conductor':
-                doc[field] = conductor_for(row)
-            else:
-                doc[field] = None
+        uuid = row['uuid']
+        doc = {f: row[f] for f in plan.columns}
+        for f in plan.times:
+            value = doc[f]
+            if value is not None:
+                doc[f] = (value.replace(' ', 'T', 1) + '+00:00'
+                          if value.__class__ is text
+                          else collection.isotime(value))
+        for f in plan.dicts:
+            value = doc[f]
+            doc[f] = ({} if value is None else fragment(value)
+                      if value.__class__ is text else value)
+        if plan.secret:
+            doc['driver_info'] = _secret_safe(doc['driver_info'])
+        if plan.links:
+            doc['links'] = [{'href': self_prefix + uuid, 'rel': 'self'},
+                            {'href': book_prefix + uuid, 'rel': 'bookmark'}]
+        if plan.traits:
+            doc['traits'] = traits.get(row['id'], [])
+        if plan.conductor:
+            doc['conductor'] = choose(row)
+        if plan.allocation:
+            doc['allocation_uuid'] = None
+        for f in plan.sublinks:
+            doc[f] = [{'href': '%s%s/%s' % (self_prefix, uuid, f),
+                       'rel': 'self'},
+                      {'href': '%s%s/%s' % (book_prefix, uuid, f),
+                       'rel': 'bookmark'}]
         out.append(doc)
     return out
 

@@ -116,7 +116,8 @@ def _list(req, detail):
         fields + [sort_key] + (['conductor'] if conductor else []))
     rows = db_api.list_nodes(filters=filters, limit=limit, marker=marker,
                              sort_key=sort_key, sort_dir=sort_dir,
-                             columns=None if detail else columns)
+                             columns=None if detail else columns,
+                             undecoded=True)
     if conductor is not None:
         # which conductor manages a node is computed, not stored
         choose = catalog.CATALOG.conductor_chooser()
