@@ -60,7 +60,6 @@ class _Plan:
         self.traits = 'traits' in fields
         self.conductor = 'conductor' in fields
         self.allocation = 'allocation_uuid' in fields
-        self.order = list(fields)
 
 
 def render(rows, fields, base, traits=None):
@@ -88,8 +87,10 @@ def render(rows, fields, base, traits=None):
                           else collection.isotime(value))
         for f in plan.dicts:
             value = doc[f]
-            doc[f] = ({} if value is None else fragment(value)
-                      if value.__class__ is text else value)
+            if value is None or value == 'null':
+                doc[f] = {}
+            elif value.__class__ is text:
+                doc[f] = fragment(value)
         if plan.secret:
             doc['driver_info'] = _secret_safe(doc['driver_info'])
         if plan.links:
@@ -119,7 +120,7 @@ def list_fields(version):
             if version[1] >= api_fields.NODE_FIELD_VERSION[f]]
 
 
-def requested_fields(requested, version):
+def requested_fields(requested):
     """``?fields=`` plus the links every node carries."""
     result = list(requested)
     if 'links' not in result:

@@ -104,7 +104,7 @@ def _list(req, detail):
     else:
         requested = collection.parse_fields(
             req, node_view.detail_fields(version))
-        fields = (node_view.requested_fields(requested, version)
+        fields = (node_view.requested_fields(requested)
                   if requested else node_view.list_fields(version))
     filters = _filters(req)
     conductor = filters.pop('conductor', None)
