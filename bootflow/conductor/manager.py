@@ -184,6 +184,11 @@ class ConductorManager:
         task = self._acquire(context, node_id, 'boot devices', True)
         return task.driver.management.get_supported_boot_devices(task)
 
+    def inject_nmi(self, context, node_id):
+        with self._acquire(context, node_id, 'inject nmi') as task:
+            task.driver.management.validate(task)
+            task.driver.management.inject_nmi(task)
+
     def vif_list(self, context, node_id):
         task = self._acquire(context, node_id, 'vif list', True)
         return task.driver.network.vif_list(task)

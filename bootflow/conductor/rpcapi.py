@@ -59,6 +59,9 @@ class ConductorAPI:
         return self._call(context, 'get_supported_boot_devices',
                           node_id=node_id)
 
+    def inject_nmi(self, context, node_id):
+        return self._call(context, 'inject_nmi', node_id=node_id)
+
     def vif_list(self, context, node_id):
         return self._call(context, 'vif_list', node_id=node_id)
 

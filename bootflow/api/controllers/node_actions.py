@@ -154,6 +154,13 @@ def supported_boot_devices(req, node_ident):
         req.context, node['id'])}
 
 
+def inject_nmi(req, node_ident):
+    req.require_version(29)
+    node = nodes.get_node_or_404(req, node_ident)
+    rpc().inject_nmi(req.context, node['id'])
+    return wsgi.Response(None, 204)
+
+
 def _traits_node(req, node_ident):
     req.require_version(37)
     return nodes.get_node_or_404(req, node_ident)
@@ -235,6 +242,7 @@ def register(router):
     router.add('PUT', base + '/management/boot_device', set_boot_device)
     router.add('GET', base + '/management/boot_device/supported',
                supported_boot_devices)
+    router.add('PUT', base + '/management/inject_nmi', inject_nmi)
     router.add('GET', base + '/traits', get_traits)
     router.add('PUT', base + '/traits', set_traits)
     router.add('DELETE', base + '/traits', delete_all_traits)

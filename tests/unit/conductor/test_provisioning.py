@@ -103,3 +103,12 @@ def test_validate_reports_each_interface(service):
     assert result['power'] == {'result': True}
     assert result['console']['result'] is False
     assert 'does not support console' in result['console']['reason']
+
+
+def test_inject_nmi_needs_support(service):
+    node = make_node()
+    service.manager.inject_nmi(None, node['id'])    # fake supports it
+    manual = make_node(driver='manual-management')
+    with pytest.raises(exception.UnsupportedDriverExtension):
+        service.manager.inject_nmi(None, manual['id'])
+    assert db_api.get_node(manual['id'])['reservation'] is None
