@@ -82,17 +82,7 @@ echo "starting bootflow on $ENDPOINT (work dir $WORK)" >&2
 PID=$!
 
 ready() {
-    "$PYTHON" - "$ENDPOINT" <<'EOF'
-import sys, requests
-try:
-    r = requests.get(sys.argv[1] + '/v1/conductors', timeout=2,
-                     headers={'X-OpenStack-Ironic-API-Version': 'latest'})
-    ok = r.status_code == 200 and any(
-        c.get('alive') for c in r.json().get('conductors', []))
-except Exception:
-    ok = False
-sys.exit(0 if ok else 1)
-EOF
+    "$PYTHON" "$HERE/endpoint_ready.py" "$ENDPOINT"
 }
 
 deadline=$((SECONDS + READY_TIMEOUT))

@@ -60,16 +60,22 @@ class Catalog:
                 hosts.append(cond['hostname'])
         return result
 
+    def _interfaces(self, driver, group):
+        for cond in self.alive():
+            if (cond['conductor_group'] or '').lower() == group and \
+                    driver in (cond['drivers'] or []):
+                return (cond['interfaces'] or {}).get(driver, {})
+        return None
+
     def interfaces_for(self, driver, conductor_group=''):
-        for attempt in (False, True):
-            for cond in self.alive() if not attempt else [
-                    c for c in self.conductors(force=True)
-                    if self.is_alive(c)]:
-                if (cond['conductor_group'] or '').lower() != \
-                        (conductor_group or '').lower():
-                    continue
-                if driver in (cond['drivers'] or []):
-                    return (cond['interfaces'] or {}).get(driver, {})
+        group = (conductor_group or '').lower()
+        found = self._interfaces(driver, group)
+        if found is None:
+            # a conductor may have started since the cached read
+            self.conductors(force=True)
+            found = self._interfaces(driver, group)
+        if found is not None:
+            return found
         raise exception.InvalidParameterValue(
             err='No valid host was found. Reason: No conductor service '
                 'registered which supports driver %s for conductor group '

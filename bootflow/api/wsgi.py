@@ -40,10 +40,6 @@ class Request(webob.Request):
             raise exception.InvalidParameterValue(
                 err='The request body is not valid JSON: %s' % e)
 
-    @property
-    def base_url(self):
-        return self.host_url
-
     def allows(self, minor):
         return self.version[1] >= minor
 
