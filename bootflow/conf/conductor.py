@@ -21,15 +21,6 @@ opts = [
                 help='When the power state found differs from the '
                      'recorded one, set the hardware back to the recorded '
                      'state (True) or record what was found (False).'),
-    cfg.IntOpt('deploy_callback_timeout', default=1800, min=0,
-               help='Seconds a node may wait for its ramdisk in "wait '
-                    'call-back" before the deploy fails; 0 disables.'),
-    cfg.IntOpt('clean_callback_timeout', default=1800, min=0,
-               help='Seconds a node may wait in "clean wait" before '
-                    'cleaning fails; 0 disables.'),
-    cfg.IntOpt('check_provision_state_interval', default=60, min=0,
-               help='Seconds between checks for nodes stuck past their '
-                    'callback timeout; 0 disables.'),
     cfg.BoolOpt('automated_clean', default=True,
                 help='Clean nodes when they are provided and after they '
                      'are undeployed. A node\'s automated_clean field '

@@ -344,7 +344,7 @@ def list_ports(filters=None, limit=None, marker=None, sort_key='id',
             if marker_row is None:
                 raise exception.PortNotFound(port=marker)
         query = _paginate(query, PORTS, limit, marker_row, sort_key, sort_dir)
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return _dicts(conn.execute(query))
 
 
 def _port_integrity(e, values):

@@ -27,31 +27,9 @@ class NodeRecord:
         self._data[name] = value
         self._changes[name] = value
 
-    def as_dict(self):
-        return dict(self._data)
-
-    @property
-    def changes(self):
-        return dict(self._changes)
-
-    def set_driver_internal_info(self, key, value):
-        info = dict(self._data.get('driver_internal_info') or {})
-        info[key] = value
-        self.driver_internal_info = info
-
-    def del_driver_internal_info(self, key):
-        info = dict(self._data.get('driver_internal_info') or {})
-        if key in info:
-            info.pop(key)
-            self.driver_internal_info = info
-
     def save(self):
         if not self._changes:
             return
         row = db_api.update_node(self._data['id'], self._changes)
         self._data.update(row)
-        self._changes.clear()
-
-    def refresh(self):
-        self._data.update(db_api.get_node(self._data['id']))
         self._changes.clear()

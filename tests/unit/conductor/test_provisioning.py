@@ -5,6 +5,7 @@ from bootflow.common import states
 from bootflow.db import api as db_api
 from bootflow.drivers.modules import fake
 from tests.unit.conductor.helpers import make_node
+from tests.unit.conductor.helpers import wait_for
 from tests.unit.conductor.helpers import wait_state
 
 
@@ -89,8 +90,6 @@ def test_power_action(service):
                      power_state=states.POWER_OFF)
     service.manager.change_node_power_state(None, node['id'],
                                             states.POWER_ON)
-    row = wait_state(node['id'], states.MANAGEABLE)
-    from tests.unit.conductor.helpers import wait_for
     row = wait_for(lambda: (lambda n: n if n['power_state'] == 'power on'
                             and n['reservation'] is None else None)(
         db_api.get_node(node['id'])))
