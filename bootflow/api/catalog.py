@@ -5,13 +5,11 @@ they register; the API validates and defaults node interfaces from that,
 so creating a node needs no round trip to a conductor.
 """
 
-import datetime
 import threading
 import time
-import zlib
 
 from bootflow.common import exception
-from bootflow.conf import CONF
+from bootflow.common import hash_ring
 from bootflow.conf import drivers as driver_opts
 from bootflow.db import api as db_api
 
@@ -41,11 +39,7 @@ class Catalog:
 
     @staticmethod
     def is_alive(conductor):
-        if not conductor['online'] or conductor['updated_at'] is None:
-            return False
-        age = datetime.datetime.now(datetime.timezone.utc).replace(
-            tzinfo=None) - conductor['updated_at']
-        return age.total_seconds() <= CONF.conductor.heartbeat_timeout
+        return hash_ring.is_alive(conductor)
 
     def alive(self):
         return [c for c in self.conductors() if self.is_alive(c)]
@@ -83,25 +77,9 @@ class Catalog:
                 % (driver, conductor_group or ''))
 
     def conductor_chooser(self):
-        """A function node -> hostname of the conductor managing it, the
-        same choice for every caller while the live set is unchanged. The
-        live set is read once, so a whole page costs one look-up."""
-        hosts_by = {}
-        for cond in self.alive():
-            group = (cond['conductor_group'] or '').lower()
-            for driver in cond['drivers'] or []:
-                hosts_by.setdefault((group, driver), []).append(
-                    cond['hostname'])
-        for hosts in hosts_by.values():
-            hosts.sort()
-
-        def choose(node):
-            hosts = hosts_by.get(((node.get('conductor_group') or '').lower(),
-                                  node.get('driver')))
-            if not hosts:
-                return None
-            return hosts[zlib.crc32(node['uuid'].encode()) % len(hosts)]
-        return choose
+        """A function node -> hostname of the conductor managing it: the
+        hash ring's choice, from one snapshot so a page costs one read."""
+        return hash_ring.RING.chooser()
 
     def fill_interfaces(self, values, reset=False, explicit=()):
         """Default missing ``*_interface`` values and reject unsupported

@@ -85,6 +85,15 @@ PORT_PATCHABLE = ('address', 'node_uuid', 'extra', 'local_link_connection',
                   'pxe_enabled', 'physical_network', 'is_smartnic', 'name',
                   'description', 'vendor', 'category', 'portgroup_uuid')
 
+# Allocation fields (API 1.52+), with the version that introduced each.
+ALLOCATION_FIELDS = (
+    ('uuid', 52), ('created_at', 52), ('updated_at', 52), ('name', 52),
+    ('node_uuid', 52), ('state', 52), ('last_error', 52),
+    ('resource_class', 52), ('traits', 52), ('candidate_nodes', 52),
+    ('extra', 52), ('owner', 60), ('links', 52),
+)
+ALLOCATION_PATCHABLE = ('name', 'extra')
+
 
 def visible(table, version):
     """Field names of ``table`` shown at ``version`` (a (1, N) tuple)."""

@@ -191,3 +191,15 @@ class InstanceAssociated(Conflict):
     _msg_fmt = ('Instance %(instance_uuid)s is already associated with a '
                 'node, it cannot be associated with this other node '
                 '%(node)s')
+
+
+class NoValidHost(NotFound):
+    _msg_fmt = 'No valid host was found. Reason: %(reason)s'
+
+
+class InstanceNotFound(NotFound):
+    _msg_fmt = 'Instance %(instance)s could not be found.'
+
+
+class InstanceNameExists(Conflict):
+    _msg_fmt = 'An instance with name %(name)s already exists.'

@@ -1,21 +1,24 @@
 """The conductor's RPC endpoint: validate, lock, dispatch — nothing more.
 
-Each provision action's work lives in its own module (deployments,
-cleaning, verification, power); this class only checks the request
-against the node, takes the lock and hands the work to a worker.
+Each provision action's work is a taskflow flow (bootflow.conductor.flows);
+this class only checks the request against the node, takes the lock,
+moves the node and hands the flow to a worker.
 """
+
+import functools
 
 import oslo_messaging as messaging
 from oslo_log import log
+from oslo_utils import timeutils
 
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conductor import cleaning
-from bootflow.conductor import deployments
+from bootflow.conductor import instances
 from bootflow.conductor import power
 from bootflow.conductor import rpcapi
 from bootflow.conductor import task_manager
-from bootflow.conductor import verification
+from bootflow.conductor.flows import runner
 from bootflow.conf import drivers as driver_opts
 
 LOG = log.getLogger(__name__)
@@ -27,6 +30,24 @@ VALIDATED = ('boot', 'deploy', 'management', 'network', 'power', 'bios',
 # Actions refused while the node is in maintenance.
 _NOT_IN_MAINTENANCE = {'deploy', 'rebuild', 'provide', 'clean', 'inspect',
                        'rescue', 'unrescue', 'adopt'}
+
+
+class RPCEndpoint:
+    """What the RPC server dispatches to: the manager, with its own errors
+    (node locked, pool full, bad request) marked as answers for the caller
+    rather than server faults, so oslo.messaging logs them at debug level
+    instead of as tracebacks."""
+
+    def __init__(self, manager):
+        self._manager = manager
+        self.target = manager.target
+
+    def __getattr__(self, name):
+        attr = getattr(self._manager, name)
+        if name.startswith('_') or not callable(attr):
+            return attr
+        return functools.wraps(attr)(messaging.expected_exceptions(
+            exception.BootflowException)(attr))
 
 
 class ConductorManager:
@@ -64,63 +85,87 @@ class ConductorManager:
                     deploy_steps=deploy_steps,
                     rescue_password=rescue_password)
 
-    def _deploy(self, task, configdrive, deploy_steps, **_):
-        deployments.validate_deploy(task)
-        task.process_event('deploy',
-                           callback=deployments.do_deploy,
-                           call_args=(configdrive, deploy_steps))
+    def _deploy(self, task, configdrive, deploy_steps, event='deploy', **_):
+        for kind in ('power', 'management', 'boot', 'deploy', 'network',
+                     'storage'):
+            task.driver.interfaces[kind].validate(task)
+        node = task.node
+        if configdrive:
+            node.instance_info = dict(node.instance_info or {},
+                                      configdrive=configdrive)
+        node.last_error = None
+        self._flow(task, event, 'deploy', deploy_steps=deploy_steps)
 
     def _rebuild(self, task, configdrive, deploy_steps, **_):
-        deployments.validate_deploy(task)
-        task.process_event('rebuild', callback=deployments.do_deploy,
-                           call_args=(configdrive, deploy_steps))
+        self._deploy(task, configdrive, deploy_steps, event='rebuild')
 
     def _delete(self, task, **_):
-        task.process_event('delete', callback=deployments.do_tear_down)
+        self._flow(task, 'delete', 'undeploy',
+                   skip_clean=not cleaning.automated_clean_enabled(
+                       task.node))
 
     def _manage(self, task, **_):
         if task.fsm.current_state == states.ENROLL:
-            task.process_event('manage', callback=verification.do_verify)
+            self._flow(task, 'manage', 'verify')
         else:
             task.process_event('manage')
 
     def _provide(self, task, **_):
-        task.process_event('provide', callback=cleaning.do_clean)
+        self._flow(task, 'provide', 'clean',
+                   skip=not cleaning.automated_clean_enabled(task.node))
 
     def _clean(self, task, clean_steps, **_):
         if not clean_steps:
             raise exception.InvalidParameterValue(
                 err='clean_steps is required when setting the provision '
                     'state to "clean"')
-        cleaning_steps = list(clean_steps)
-        task.process_event('clean', callback=cleaning.do_clean,
-                           call_args=(cleaning_steps,),
-                           target_state=states.MANAGEABLE)
+        self._flow(task, 'clean', 'clean', target_state=states.MANAGEABLE,
+                   manual_steps=list(clean_steps))
 
     def _inspect(self, task, **_):
         task.driver.inspect.validate(task)
-        task.process_event('inspect', callback=verification.do_inspect)
+        self._flow(task, 'inspect', 'inspect')
 
     def _adopt(self, task, **_):
-        task.process_event('adopt', callback=verification.do_adopt)
+        self._flow(task, 'adopt', 'adopt')
 
     def _rescue(self, task, rescue_password, **_):
         if not rescue_password:
             raise exception.MissingParameterValue(
                 err='rescue_password is required for the rescue action')
         task.driver.rescue.validate(task)
-        task.process_event('rescue', callback=verification.do_rescue,
-                           call_args=(rescue_password,))
+        task.node.instance_info = dict(task.node.instance_info or {},
+                                       rescue_password=rescue_password)
+        self._flow(task, 'rescue', 'rescue')
 
     def _unrescue(self, task, **_):
-        task.process_event('unrescue', callback=verification.do_unrescue)
+        self._flow(task, 'unrescue', 'unrescue')
+
+    @staticmethod
+    def _flow(task, event, flow, target_state=None, **flow_args):
+        """Move the node and run the operation's flow in a worker.
+
+        The request is saved with the state change, so that a conductor
+        dying before the worker recorded the flow still leaves enough to
+        start it afresh on whichever conductor takes the node over.
+        """
+        task.node.driver_internal_info = dict(
+            task.node.driver_internal_info or {},
+            flow_request={'flow': flow, 'args': flow_args})
+        task.process_event(event, callback=runner.start,
+                           call_args=(flow,), call_kwargs=flow_args,
+                           target_state=target_state)
 
     def _abort(self, task, **_):
+        """Abort a wait: the node fails at once (as in Ironic), then the
+        parked flow is woken to revert what it had done."""
         state = task.node.provision_state
-        if state == states.INSPECTWAIT:
-            task.driver.inspect.abort(task)
         task.node.last_error = '%s aborted by request' % state
-        task.process_event('abort')
+        if state in states.WAIT_STATES:
+            task.process_event('abort', callback=runner.resume,
+                               call_args=('abort',))
+        else:
+            task.process_event('abort')
 
     def _unhold(self, task, **_):
         task.process_event('unhold')
@@ -128,6 +173,34 @@ class ConductorManager:
     def _service(self, task, **_):
         raise exception.InvalidParameterValue(
             err='Servicing is not supported by this service yet')
+
+    # -- instances (bootflow's own launch API) ------------------------------
+
+    def launch_instance(self, context, instance_id):
+        instances.start(self.service, instance_id, 'launch')
+
+    def delete_instance(self, context, instance_id):
+        instances.start(self.service, instance_id, 'delete')
+
+    # -- the ramdisk's callback ---------------------------------------------
+
+    def heartbeat(self, context, node_id, callback_url=None,
+                  agent_version=None, agent_status=None):
+        """The ramdisk is up (or done with a step): wake the node's parked
+        flow. Heartbeats in other states are only recorded."""
+        with self._acquire(context, node_id, 'heartbeat') as task:
+            node = task.node
+            info = dict(node.driver_internal_info or {})
+            if callback_url:
+                info['agent_url'] = callback_url
+            if agent_version:
+                info['agent_version'] = agent_version
+            info['agent_last_heartbeat'] = timeutils.utcnow().isoformat()
+            node.driver_internal_info = info
+            if node.provision_state in states.WAIT_STATES \
+                    and not node.maintenance:
+                task.spawn_after(runner.resume, 'callback')
+            node.save()
 
     # -- power -------------------------------------------------------------
 
@@ -210,3 +283,19 @@ class ConductorManager:
             for name in catalog.enabled_for(driver_name, kind):
                 props.update(catalog.interfaces[kind][name].get_properties())
         return props
+
+    # -- allocations -------------------------------------------------------
+    # Imported here so that this section stays self-contained while the
+    # rest of the module is being rewritten.
+
+    def create_allocation(self, context, allocation_id,
+                          backfill_node_id=None):
+        """Process a stored allocation: in a worker, or at once when
+        backfilling an already deployed node."""
+        from bootflow.conductor import allocations
+        allocations.start(self.service, allocation_id,
+                          backfill_node_id=backfill_node_id)
+
+    def destroy_allocation(self, context, allocation_id):
+        from bootflow.conductor import allocations
+        allocations.destroy(allocation_id)

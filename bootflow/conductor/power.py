@@ -5,6 +5,7 @@ import concurrent.futures
 from oslo_log import log
 
 from bootflow.common import exception
+from bootflow.common import hash_ring
 from bootflow.common import states
 from bootflow.conductor import task_manager
 from bootflow.conf import CONF
@@ -81,10 +82,12 @@ def sync_power_states(service):
         filters={'reserved': False, 'maintenance': False,
                  'conductor_group': CONF.conductor.conductor_group,
                  'driver': list(service.catalog.hardware_types)},
-        columns=['id', 'uuid', 'provision_state'])
+        columns=['id', 'uuid', 'driver', 'conductor_group',
+                 'provision_state'])
     nodes = [n for n in nodes
              if n['provision_state'] not in states.TRANSITIONAL_STATES
-             and n['provision_state'] != states.ENROLL]
+             and n['provision_state'] != states.ENROLL
+             and hash_ring.RING.host_for(n) == service.host]
     if not nodes:
         return 0
     workers = CONF.conductor.sync_power_state_workers

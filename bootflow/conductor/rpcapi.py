@@ -1,14 +1,19 @@
 """The API's only way into the conductor.
 
-Every method names the node; the conductor that takes the call locks it.
+A call about a node goes to the topic of the conductor that the hash
+ring assigns the node to, so one conductor drives a node's flows and
+periodic work; calls about no node (allocations) go to any conductor.
 With ``[DEFAULT]rpc_transport = none`` the calls go straight to the
 conductor in this process (no serialisation at all).
 """
 
 import oslo_messaging as messaging
 
+from bootflow.common import exception
+from bootflow.common import hash_ring
 from bootflow.common import rpc
 from bootflow.conf import CONF
+from bootflow.db import api as db_api
 
 RPC_API_VERSION = '1.0'
 
@@ -32,7 +37,24 @@ class ConductorAPI:
     def _call(self, context, method, **kwargs):
         if self._client is None:
             return getattr(_LOCAL_MANAGER, method)(context, **kwargs)
-        return self._client.prepare().call(context, method, **kwargs)
+        if 'node_id' in kwargs:
+            client = self._client.prepare(
+                server=self.host_for(kwargs['node_id']))
+        else:
+            client = self._client.prepare()
+        return client.call(context, method, **kwargs)
+
+    @staticmethod
+    def host_for(node_id):
+        node = db_api.get_node(node_id, columns=['uuid', 'driver',
+                                                 'conductor_group'])
+        host = hash_ring.RING.host_for(node)
+        if host is None:
+            raise exception.NoValidHost(
+                reason='no live conductor handles driver %s in conductor '
+                       'group "%s"' % (node['driver'],
+                                       node['conductor_group'] or ''))
+        return host
 
     def do_provisioning_action(self, context, node_id, action, **kwargs):
         return self._call(context, 'do_provisioning_action',
@@ -73,6 +95,34 @@ class ConductorAPI:
         return self._call(context, 'vif_detach', node_id=node_id,
                           vif_id=vif_id)
 
+    def launch_instance(self, context, instance_id):
+        return self._call(context, 'launch_instance',
+                          instance_id=instance_id)
+
+    def delete_instance(self, context, instance_id):
+        return self._call(context, 'delete_instance',
+                          instance_id=instance_id)
+
+    def heartbeat(self, context, node_id, callback_url, agent_version=None,
+                  agent_status=None):
+        return self._call(context, 'heartbeat', node_id=node_id,
+                          callback_url=callback_url,
+                          agent_version=agent_version,
+                          agent_status=agent_status)
+
     def get_driver_properties(self, context, driver_name):
         return self._call(context, 'get_driver_properties',
                           driver_name=driver_name)
+
+    # Allocations name no node (their node is what they look for), so
+    # any conductor may take them.
+
+    def create_allocation(self, context, allocation_id,
+                          backfill_node_id=None):
+        return self._call(context, 'create_allocation',
+                          allocation_id=allocation_id,
+                          backfill_node_id=backfill_node_id)
+
+    def destroy_allocation(self, context, allocation_id):
+        return self._call(context, 'destroy_allocation',
+                          allocation_id=allocation_id)

@@ -9,10 +9,12 @@ from oslo_log import log
 
 from bootflow.common import driver_factory
 from bootflow.common import exception
+from bootflow.common import hash_ring
 from bootflow.common import rpc
-from bootflow.common import state_machine
-from bootflow.common import states
+from bootflow.conductor import allocations
+from bootflow.conductor import instances
 from bootflow.conductor import manager
+from bootflow.conductor import periodics
 from bootflow.conductor import power
 from bootflow.conf import CONF
 from bootflow.db import api as db_api
@@ -55,22 +57,38 @@ class ConductorService:
     # -- life cycle --------------------------------------------------------
 
     def start(self, with_rpc=True):
-        self._recover_interrupted()
         db_api.register_conductor(
             self.host, CONF.conductor.conductor_group,
             sorted(self.catalog.hardware_types), self.catalog.describe())
+        hash_ring.RING.reset()
+        recovered = periodics.recover_own(self)
+        if recovered:
+            LOG.warning('Resuming %d node(s) this conductor held when it '
+                        'stopped', recovered)
+        allocations.resume_unfinished(self)
+        instances.take_over(self, include_own=True)
         if with_rpc:
             target = messaging.Target(topic=rpc.TOPIC, server=self.host)
-            self._rpc_server = rpc.get_server(target, [self.manager])
+            self._rpc_server = rpc.get_server(
+                target, [manager.RPCEndpoint(self.manager)])
             self._rpc_server.start()
         self._start_loop('heartbeat', CONF.conductor.heartbeat_interval,
                          lambda: db_api.touch_conductor(self.host))
+        self._start_loop('provision state check',
+                         CONF.conductor.check_provision_state_interval,
+                         self._check_provision_states)
         if CONF.conductor.sync_power_state_interval > 0:
             self._start_loop('power sync',
                              CONF.conductor.sync_power_state_interval,
                              lambda: power.sync_power_states(self))
         LOG.info('Conductor %s started with hardware types %s', self.host,
                  ', '.join(sorted(self.catalog.hardware_types)))
+
+    def _check_provision_states(self):
+        periodics.take_over_orphans(self)
+        periodics.check_callback_timeouts(self)
+        allocations.take_over_orphans(self)
+        instances.take_over(self)
 
     def _start_loop(self, name, interval, func):
         def loop():
@@ -83,33 +101,6 @@ class ConductorService:
         thread = threading.Thread(target=loop, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
-
-    def _recover_interrupted(self):
-        """Nodes this host had locked when it died are released; those it
-        was working on are failed with a reason instead of hanging."""
-        stuck = db_api.list_nodes(filters={'reserved_by_any_of': [self.host]})
-        for row in stuck:
-            values = {'reservation': None}
-            if row['provision_state'] in states.TRANSITIONAL_STATES:
-                try:
-                    new, target = state_machine.next_state(
-                        row['provision_state'],
-                        'error' if row['provision_state'] == states.DELETING
-                        else 'fail', current_target=row[
-                            'target_provision_state'])
-                    values.update(provision_state=new,
-                                  target_provision_state=target,
-                                  last_error='The conductor %s restarted '
-                                             'while the node was %s.'
-                                             % (self.host,
-                                                row['provision_state']))
-                except exception.InvalidStateRequested:
-                    pass
-            if row['target_power_state']:
-                values['target_power_state'] = None
-            db_api.update_node(row['id'], values)
-            LOG.warning('Released node %s left locked by a previous run',
-                        row['uuid'])
 
     def stop(self):
         self._stop.set()

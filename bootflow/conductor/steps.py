@@ -63,19 +63,30 @@ def resolve_requested(task, kind, requested):
     return resolved
 
 
-def run_steps(task, kind, steps):
-    """Run ``steps`` in order; returns the wait state if a step asked to
-    wait for the ramdisk, else None. Exceptions propagate to the caller,
-    which fails the node."""
+def run_steps(task, kind, steps, start=0):
+    """Run ``steps[start:]`` in order; returns the wait state if a step
+    asked to wait for the ramdisk, else None. Exceptions propagate to the
+    caller, whose flow reverts.
+
+    The index of the step being run is saved with it, so a flow resumed
+    after a crash re-runs the interrupted step (steps are idempotent) and
+    one resumed after a wait goes on with the step after the waiting one.
+    """
     field = NODE_FIELD[kind]
-    for step in steps:
+    index_key = '%s_step_index' % kind
+    for index in range(start, len(steps)):
+        step = steps[index]
         setattr(task.node, field, {k: step.get(k) for k in
                                    ('interface', 'step', 'priority',
                                     'args')})
+        task.node.driver_internal_info = dict(
+            task.node.driver_internal_info or {}, **{index_key: index})
         task.node.save()
         iface = task.driver.interfaces[step['interface']]
         result = iface.execute_step(kind, task, step)
         if result == WAIT_STATE[kind]:
+            task.node.driver_internal_info = dict(
+                task.node.driver_internal_info, **{index_key: index + 1})
             return result
     setattr(task.node, field, {})
     return None

@@ -3,7 +3,8 @@
 Every change to a node's hardware or provision state happens inside::
 
     with task_manager.acquire(context, node_id, purpose='deploy') as task:
-        task.process_event('deploy', callback=deployments.do_deploy)
+        task.process_event('deploy', callback=runner.start,
+                           call_args=('deploy',))
 
 ``acquire`` takes the node's exclusive lock (the ``reservation`` column,
 set only if empty, so two conductors never both hold it) and releases it
@@ -33,16 +34,24 @@ LOG = log.getLogger(__name__)
 
 
 class TaskManager:
-    def __init__(self, service, context, node_id, shared=False, purpose=''):
+    def __init__(self, service, context, node_id, shared=False, purpose='',
+                 take_over_from=None):
         self.service = service
         self.context = context
         self.shared = shared
         self.purpose = purpose
         self._spawn = None
         self._ports = None
+        # why a parked flow was woken: 'callback', 'timeout' or 'abort'
+        self.resume_reason = None
         self._locked = False
-        row = (db_api.get_node(node_id) if shared
-               else self._lock(node_id))
+        if shared:
+            row = db_api.get_node(node_id)
+        elif take_over_from:
+            row = db_api.reserve_node(service.host, node_id,
+                                      held_by=take_over_from)
+        else:
+            row = self._lock(node_id)
         self.node = records.NodeRecord(row)
         self._locked = not shared
         try:
@@ -75,7 +84,7 @@ class TaskManager:
                 'An exclusive lock is required for %s' % self.purpose)
 
     def process_event(self, event, callback=None, call_args=(),
-                      target_state=None):
+                      target_state=None, call_kwargs=None):
         """Advance the node's provision state; optionally continue in a
         worker. The new state is saved at once so the API shows it."""
         self.require_exclusive_lock()
@@ -91,11 +100,11 @@ class TaskManager:
         self.node.target_provision_state = target
         self.node.save()
         if callback is not None:
-            self._spawn = (callback, call_args, previous)
+            self._spawn = (callback, call_args, call_kwargs or {}, previous)
 
-    def spawn_after(self, callback, *args):
+    def spawn_after(self, callback, *args, **kwargs):
         """Continue in a worker without a state change (power actions)."""
-        self._spawn = (callback, args, None)
+        self._spawn = (callback, args, kwargs, None)
 
     def release_resources(self):
         if self._locked:
@@ -106,9 +115,9 @@ class TaskManager:
                 LOG.warning('Node %s was not locked by %s on release',
                             self.node.uuid, self.service.host)
 
-    def _run_in_worker(self, callback, args):
+    def _run_in_worker(self, callback, args, kwargs):
         try:
-            callback(self, *args)
+            callback(self, *args, **kwargs)
         except Exception:
             LOG.exception('Unexpected error in %s on node %s',
                           self.purpose, self.node.uuid)
@@ -122,10 +131,11 @@ class TaskManager:
         if exc_type is not None or self._spawn is None:
             self.release_resources()
             return False
-        callback, args, previous = self._spawn
+        callback, args, kwargs, previous = self._spawn
         self._spawn = None
         try:
-            self.service.spawn_worker(self._run_in_worker, callback, args)
+            self.service.spawn_worker(self._run_in_worker, callback, args,
+                                      kwargs)
         except exception.NoFreeConductorWorker:
             if previous is not None:
                 self.node.provision_state, self.node.target_provision_state \
@@ -159,6 +169,7 @@ class TaskManager:
                           self.node.uuid)
 
 
-def acquire(service, context, node_id, shared=False, purpose=''):
+def acquire(service, context, node_id, shared=False, purpose='',
+            take_over_from=None):
     return TaskManager(service, context, node_id, shared=shared,
-                       purpose=purpose)
+                       purpose=purpose, take_over_from=take_over_from)

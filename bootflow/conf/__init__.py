@@ -12,6 +12,7 @@ from bootflow.conf import database
 from bootflow.conf import default
 from bootflow.conf import drivers
 from bootflow.conf import fake
+from bootflow.conf import instances
 
 CONF = cfg.CONF
 
@@ -21,3 +22,4 @@ api.register_opts(CONF)
 conductor.register_opts(CONF)
 database.register_opts(CONF)
 fake.register_opts(CONF)
+instances.register_opts(CONF)

@@ -31,8 +31,25 @@ opts = [
     cfg.IntOpt('node_locked_retry_attempts', default=3, min=0,
                help='Tries to take a busy node lock before answering '
                     'HTTP 409.'),
-    cfg.FloatOpt('node_locked_retry_interval', default=0.2, min=0,
+    cfg.FloatOpt('node_locked_retry_interval', default=1.0, min=0,
                  help='Seconds between those tries.'),
+    cfg.IntOpt('check_provision_state_interval', default=60, min=1,
+               help='Seconds between checks for nodes waiting too long for '
+                    'their ramdisk and for nodes locked by conductors that '
+                    'stopped heartbeating (which this conductor then takes '
+                    'over).'),
+    cfg.IntOpt('deploy_callback_timeout', default=1800, min=0,
+               help='Seconds a node may stay in "wait call-back" before '
+                    'its deploy fails; 0 waits forever.'),
+    cfg.IntOpt('clean_callback_timeout', default=1800, min=0,
+               help='Seconds a node may stay in "clean wait" before its '
+                    'cleaning fails; 0 waits forever.'),
+    cfg.IntOpt('inspect_wait_timeout', default=1800, min=0,
+               help='Seconds a node may stay in "inspect wait" before its '
+                    'inspection fails; 0 waits forever.'),
+    cfg.IntOpt('rescue_callback_timeout', default=1800, min=0,
+               help='Seconds a node may stay in "rescue wait" before its '
+                    'rescue fails; 0 waits forever.'),
 ]
 
 opt_group = cfg.OptGroup('conductor', title='Conductor options')

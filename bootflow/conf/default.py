@@ -43,6 +43,14 @@ opts = [
                help='How the API reaches conductors. The all-in-one '
                     '"bootflow" command uses an in-process transport '
                     'unless transport_url is set.'),
+    cfg.IntOpt('hash_partition_exponent', default=5, min=1, max=16,
+               help='Each conductor holds 2^N points on the consistent '
+                    'hash ring that maps nodes to conductors; more points '
+                    'spread nodes more evenly at a small memory cost.'),
+    cfg.IntOpt('hash_ring_reset_interval', default=15, min=1,
+               help='Seconds a conductor or API process keeps its view of '
+                    'live conductors (and so the hash ring) before '
+                    're-reading it from the database.'),
 ]
 
 

@@ -12,6 +12,7 @@ from bootflow.conf import database
 from bootflow.conf import default
 from bootflow.conf import drivers
 from bootflow.conf import fake
+from bootflow.conf import instances
 
 
 def list_opts():
@@ -21,6 +22,7 @@ def list_opts():
         ('conductor', conductor.opts),
         ('database', database.opts),
         ('fake', fake.opts),
+        ('instances', instances.opts),
     ]
 
 

@@ -19,6 +19,7 @@ NODES = models.Node.__table__
 PORTS = models.Port.__table__
 TRAITS = models.NodeTrait.__table__
 CONDUCTORS = models.Conductor.__table__
+ALLOCATIONS = models.Allocation.__table__
 
 reader = db_engine.reader
 writer = db_engine.writer
@@ -196,6 +197,9 @@ def update_node(node_id, values, expected=None):
         with writer() as conn:
             row = conn.execute(query.values(**values).returning(NODES)
                                ).mappings().first()
+            if row is not None and 'instance_uuid' in values and \
+                    row['allocation_id'] is not None:
+                row = _drop_replaced_allocation(conn, row)
     except sa_exc.IntegrityError as e:
         text = str(e.orig).lower()
         if 'instance_uuid' in text:
@@ -207,6 +211,20 @@ def update_node(node_id, values, expected=None):
         raise exception.NodeLocked(node=node['uuid'],
                                    host=node['reservation'])
     return dict(row)
+
+
+def _drop_replaced_allocation(conn, row):
+    """A node's allocation lasts as long as the node carries its UUID as
+    instance_uuid: whoever clears or replaces it (tear-down, PATCH) ends
+    the allocation, as Ironic does on tear-down."""
+    gone = conn.execute(ALLOCATIONS.delete().where(
+        ALLOCATIONS.c.id == row['allocation_id'],
+        ALLOCATIONS.c.uuid != (row['instance_uuid'] or ''))).rowcount
+    if not gone:
+        return row
+    return conn.execute(NODES.update().where(NODES.c.id == row['id'])
+                        .values(allocation_id=None).returning(NODES)
+                        ).mappings().first()
 
 
 @retry
@@ -221,12 +239,19 @@ def destroy_node(node_id):
 
 
 @retry
-def reserve_node(tag, ident):
-    """Take the node's exclusive lock; returns the locked row."""
+def reserve_node(tag, ident, held_by=None):
+    """Take the node's exclusive lock; returns the locked row.
+
+    With ``held_by``, take it over from that holder instead (a conductor
+    that died with the lock): compare-and-swap, so of several conductors
+    trying, one wins.
+    """
     with writer() as conn:
+        holder_clause = (NODES.c.reservation.is_(None) if held_by is None
+                         else NODES.c.reservation == held_by)
         row = conn.execute(
             NODES.update().where(_node_where(ident))
-            .where(NODES.c.reservation.is_(None))
+            .where(holder_clause)
             .values(reservation=tag).returning(NODES)).mappings().first()
         if row is not None:
             return dict(row)

@@ -78,6 +78,43 @@ def create_engine(url=None):
     return engine
 
 
+_FLOW_ENGINE = None
+
+
+def get_flow_engine():
+    """The engine taskflow's persistence writes through.
+
+    On SQLite it is a second engine on the same file whose transactions
+    all start with BEGIN IMMEDIATE: taskflow reads before it writes in one
+    transaction, and a deferred one would fail outright (not wait) if
+    another connection committed in between. Elsewhere it is the main
+    engine.
+    """
+    global _FLOW_ENGINE
+    engine = get_engine()
+    if engine.dialect.name != 'sqlite':
+        return engine
+    with _ENGINE_LOCK:
+        if _FLOW_ENGINE is None or _FLOW_ENGINE.url != engine.url:
+            if _FLOW_ENGINE is not None:
+                _FLOW_ENGINE.dispose()
+            _FLOW_ENGINE = create_engine(
+                engine.url.render_as_string(hide_password=False))
+
+            @event.listens_for(_FLOW_ENGINE, 'connect')
+            def _immediate(dbapi_conn, record):
+                record.info['bootflow_begin'] = 'BEGIN IMMEDIATE'
+        return _FLOW_ENGINE
+
+
+def write_serialized():
+    """Held around writes that bypass ``writer()`` (taskflow's), so this
+    process's SQLite writers queue on a lock instead of busy-polling."""
+    if is_sqlite():
+        return _SQLITE_WRITE_LOCK
+    return contextlib.nullcontext()
+
+
 def get_engine():
     global _ENGINE
     if _ENGINE is None:
@@ -88,11 +125,12 @@ def get_engine():
 
 
 def dispose():
-    global _ENGINE
+    global _ENGINE, _FLOW_ENGINE
     with _ENGINE_LOCK:
-        if _ENGINE is not None:
-            _ENGINE.dispose()
-        _ENGINE = None
+        for engine in (_ENGINE, _FLOW_ENGINE):
+            if engine is not None:
+                engine.dispose()
+        _ENGINE = _FLOW_ENGINE = None
 
 
 def is_sqlite():

@@ -150,3 +150,73 @@ class Conductor(Base):
     interfaces = _json()
     created_at = orm.mapped_column(DateTime)
     updated_at = orm.mapped_column(DateTime)
+
+
+class Allocation(Base):
+    """A request for a node, as Ironic's allocations table.
+
+    ``node_id`` cascades on node deletion because an allocation outlives
+    nothing it was made for: Ironic removes a node's allocations with the
+    node, and the schema keeps that true whoever deletes the node.
+    """
+    __tablename__ = 'allocations'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_allocations0uuid'),
+        UniqueConstraint('name', name='uniq_allocations0name'),
+        Index('allocations_node_id_idx', 'node_id'),
+        Index('allocations_state_idx', 'state'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    name = orm.mapped_column(String(255))
+    node_id = orm.mapped_column(
+        Integer, ForeignKey('nodes.id', ondelete='CASCADE'))
+    state = orm.mapped_column(String(15), nullable=False)
+    owner = orm.mapped_column(String(255))
+    last_error = orm.mapped_column(Text)
+    resource_class = orm.mapped_column(String(80))
+    traits = _json()
+    candidate_nodes = _json()
+    extra = _json()
+    # the conductor (conductors.id) processing the allocation
+    conductor_affinity = orm.mapped_column(Integer)
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+# Declared here rather than in Node's table args: it came with allocations
+# (migration 0002), which release a node by looking up its allocation_id.
+Index('nodes_allocation_id_idx', Node.allocation_id)
+
+
+class Instance(Base):
+    """A launch request of bootflow's own API (``/bootflow/v1/instances``):
+    schedule, deploy, retry elsewhere on failure, as one flow."""
+    __tablename__ = 'instances'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_instances0uuid'),
+        UniqueConstraint('name', name='uniq_instances0name'),
+        Index('instances_state_idx', 'state'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    name = orm.mapped_column(String(255))
+    state = orm.mapped_column(String(15), nullable=False)
+    current_task = orm.mapped_column(String(64))
+    resource_class = orm.mapped_column(String(80), nullable=False)
+    traits = _json()
+    candidate_nodes = _json()
+    image_source = orm.mapped_column(Text, nullable=False)
+    instance_info = _json()
+    configdrive = orm.mapped_column(Text)
+    max_attempts = orm.mapped_column(Integer, nullable=False)
+    attempts = orm.mapped_column(Integer, nullable=False, default=0)
+    node_uuid = orm.mapped_column(String(36))
+    allocation_uuid = orm.mapped_column(String(36))
+    last_error = orm.mapped_column(Text)
+    # the conductor running the instance's flow
+    conductor = orm.mapped_column(String(255))
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)

@@ -281,7 +281,8 @@ class Service:
     """A bootflow all-in-one process (or an external endpoint)."""
 
     def __init__(self, backend, endpoint, workdir, managed, proc=None,
-                 log_path=None, pg_database=None):
+                 log_path=None, pg_database=None, host=CONDUCTOR_HOST):
+        self.host = host
         self.backend = backend
         self.endpoint = endpoint.rstrip('/')
         self.workdir = Path(workdir)
@@ -305,7 +306,7 @@ class Service:
 
     @property
     def conductor_host(self):
-        return CONDUCTOR_HOST if self.managed else None
+        return self.host if self.managed else None
 
     def log_tail(self, lines=60):
         if not self.log_path:
@@ -351,7 +352,8 @@ class Service:
             self.proc.wait(timeout=10)
 
 
-def _write_config(workdir, port, connection, extra=None):
+def _write_config(workdir, port, connection, extra=None,
+                  host=CONDUCTOR_HOST):
     conf = workdir / 'bootflow.conf'
     sections = ''
     for section, options in (extra or {}).items():
@@ -369,7 +371,7 @@ def _write_config(workdir, port, connection, extra=None):
         '\n'
         '[database]\n'
         'connection = %(conn)s\n'
-        % {'host': CONDUCTOR_HOST, 'state': workdir, 'port': port,
+        % {'host': host, 'state': workdir, 'port': port,
            'conn': connection})
     conf.write_text(sections + standard)
     return conf
@@ -402,7 +404,7 @@ def _wait_ready(svc):
                 # Check the hostname too: should another server have grabbed
                 # the port, this must not mistake it for ours.
                 if any(c.get('alive') is True and
-                       c.get('hostname') == CONDUCTOR_HOST
+                       c.get('hostname') == svc.host
                        for c in conductors):
                     return
                 last = 'conductors: %r' % (conductors,)

@@ -6,6 +6,7 @@ from oslo_utils import strutils
 from bootflow.api import catalog
 from bootflow.api import collection
 from bootflow.api import fields as api_fields
+from bootflow.db import allocations as db_allocations
 from bootflow.db import api as db_api
 
 _DICT_FIELDS = {'driver_info', 'driver_internal_info', 'properties',
@@ -25,6 +26,8 @@ def columns_for(fields):
             cols.add(field)
         elif field == 'conductor':
             cols.update(('conductor_group', 'driver'))
+        elif field == 'allocation_uuid':
+            cols.add('allocation_id')
     return sorted(cols)
 
 
@@ -73,6 +76,9 @@ def render(rows, fields, base, traits=None):
     if plan.traits and traits is None:
         traits = db_api.get_traits([r['id'] for r in rows])
     choose = catalog.CATALOG.conductor_chooser() if plan.conductor else None
+    allocation_uuids = db_allocations.uuids_by_id(
+        {r['allocation_id'] for r in rows if r['allocation_id']}
+    ) if plan.allocation else None
     self_prefix, book_prefix = base + '/v1/nodes/', base + '/nodes/'
     fragment, text = orjson.Fragment, str
     out = []
@@ -101,7 +107,8 @@ def render(rows, fields, base, traits=None):
         if plan.conductor:
             doc['conductor'] = choose(row)
         if plan.allocation:
-            doc['allocation_uuid'] = None
+            doc['allocation_uuid'] = allocation_uuids.get(
+                row['allocation_id'])
         for f in plan.sublinks:
             doc[f] = [{'href': '%s%s/%s' % (self_prefix, uuid, f),
                        'rel': 'self'},

@@ -12,6 +12,7 @@ from bootflow.api import wsgi
 from bootflow.api.controllers import node_view
 from bootflow.common import exception
 from bootflow.common import states
+from bootflow.db import allocations as db_allocations
 from bootflow.db import api as db_api
 
 _NAME_RE = re.compile(r'^[A-Za-z0-9\-._~]+$')
@@ -286,6 +287,10 @@ def update_node(req, node_ident):
             row['provision_state'] != states.ACTIVE:
         raise exception.InvalidStateForOperation(
             err='Protected can only be set in state "active".')
+    if 'instance_uuid' in changes and row['allocation_id'] is not None:
+        # changing instance_uuid ends the node's allocation (db_api)
+        db_allocations.verify_node_for_deallocation(row,
+                                                    row['instance_uuid'])
     updated = db_api.update_node(row['id'], changes,
                                  expected={'reservation': None})
     return node_view.render([updated], node_view.detail_fields(req.version),
@@ -296,7 +301,8 @@ def delete_node(req, node_ident):
     row = get_node_or_404(req, node_ident)
     if row['protected']:
         raise exception.NodeProtected(node=row['uuid'])
-    if row['instance_uuid']:
+    if row['instance_uuid'] and not row['maintenance']:
+        # in maintenance Ironic deletes it anyway, allocation included
         raise exception.NodeAssociated(node=row['uuid'],
                                        instance=row['instance_uuid'])
     if row['provision_state'] not in states.DELETE_ALLOWED_STATES + (

@@ -76,6 +76,9 @@ class RescueInterface(base.BaseInterface):
     def unrescue(self, task):
         """Return the node to its instance; returns ``ACTIVE``."""
 
+    def clean_up(self, task):
+        """Undo a rescue that failed half-way (rescue boot config)."""
+
 
 class StorageInterface(base.BaseInterface):
     interface_type = 'storage'

@@ -10,6 +10,8 @@ import random
 import threading
 import time
 
+from oslo_utils import strutils
+
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conf import CONF
@@ -61,6 +63,14 @@ def delay(task, kind):
     if reason:
         raise exception.DriverOperationError(
             err='fake %s failure: %s' % (kind, reason))
+
+
+def waits_for_callback(task, kind):
+    """``driver_info['fake_<kind>_wait']``: the operation behaves as if a
+    ramdisk did the work — the node parks in ``* wait`` until a heartbeat
+    (``POST /v1/heartbeat/{node}``) arrives, or its callback times out."""
+    value = (task.node.driver_info or {}).get('fake_%s_wait' % kind)
+    return strutils.bool_from_string(value)
 
 
 class _Fake:
@@ -148,6 +158,15 @@ class FakeDeploy(_Fake, deploy.DeployInterface):
     @base.deploy_step(priority=100)
     def deploy(self, task):
         delay(task, 'deploy')
+        if waits_for_callback(task, 'deploy'):
+            return states.DEPLOYWAIT
+        return None
+
+    @base.clean_step(priority=0)
+    def erase_devices(self, task):
+        delay(task, 'deploy')
+        if waits_for_callback(task, 'clean'):
+            return states.CLEANWAIT
         return None
 
     def tear_down(self, task):
@@ -158,6 +177,8 @@ class FakeDeploy(_Fake, deploy.DeployInterface):
 class FakeInspect(_Fake, inspect_iface.InspectInterface):
     def inspect_hardware(self, task):
         delay(task, 'inspect')
+        if waits_for_callback(task, 'inspect'):
+            return states.INSPECTWAIT
         return states.MANAGEABLE
 
 
@@ -221,6 +242,8 @@ class FakeConsole(_Fake, optional.ConsoleInterface):
 class FakeRescue(_Fake, optional.RescueInterface):
     def rescue(self, task):
         delay(task, 'rescue')
+        if waits_for_callback(task, 'rescue'):
+            return states.RESCUEWAIT
         return states.RESCUE
 
     def unrescue(self, task):
