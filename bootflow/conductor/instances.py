@@ -17,6 +17,7 @@ Waiting for the node to become active holds this worker (polling the
 database); the node's own flow meanwhile parks as usual.
 """
 
+import datetime
 import time
 
 from oslo_log import log
@@ -258,9 +259,17 @@ def run(instance_uuid, operation):
 
 
 def start(service, instance_uuid, operation):
-    """Take the instance on this conductor and run its flow in a worker."""
-    db_instances.update(instance_uuid, {'conductor': service.host})
-    service.spawn_worker(run, instance_uuid, operation)
+    """Take the instance on this conductor (unless a take-over got there
+    first) and run its flow in a worker."""
+    if not db_instances.update(instance_uuid, {'conductor': service.host},
+                               expect_conductor=None):
+        raise exception.Conflict('Instance %s is already being handled'
+                                 % instance_uuid)
+    try:
+        service.spawn_worker(run, instance_uuid, operation)
+    except exception.NoFreeConductorWorker:
+        db_instances.update(instance_uuid, {'conductor': None})
+        raise
 
 
 def take_over(service, include_own=False):
@@ -268,11 +277,16 @@ def take_over(service, include_own=False):
     at start-up: this host's too): claim each with a compare-and-swap and
     resume."""
     alive = hash_ring.RING.alive_hosts()
+    # an instance no conductor has taken yet may be on its way to one
+    unclaimed_before = db_api.utcnow() - datetime.timedelta(
+        seconds=CONF.conductor.heartbeat_timeout)
     taken = 0
     for inst in db_instances.list_instances(
             states=(db_instances.BUILDING, db_instances.DELETING)):
         owner = inst['conductor']
         if owner in alive and owner != service.host:
+            continue
+        if owner is None and inst['updated_at'] > unclaimed_before:
             continue
         if owner == service.host and not include_own:
             continue    # running here now

@@ -52,20 +52,18 @@ def _sync_one(service, node_row):
     try:
         with task_manager.acquire(service, None, node_row['id'],
                                   purpose='power state sync') as task:
-            actual = task.driver.power.get_power_state(task)
-            recorded = task.node.power_state
-            if actual == recorded:
+            try:
+                actual = task.driver.power.get_power_state(task)
+            except Exception as e:
+                _count_failure(task, e)
                 return
-            if recorded is None or not CONF.conductor.\
-                    force_power_state_during_sync:
-                LOG.info('Node %s power state is %s (was %s)',
-                         task.node.uuid, actual, recorded)
-                task.node.power_state = actual
-            else:
-                LOG.warning('Node %s is %s but should be %s; restoring',
-                            task.node.uuid, actual, recorded)
-                task.driver.power.set_power_state(task, recorded)
-            task.node.save()
+            changed = _recover_from_power_failure(task)
+            recorded = task.node.power_state
+            if actual != recorded:
+                _reconcile(task, actual, recorded)
+                changed = True
+            if changed:
+                task.node.save()
     except exception.NodeLocked:
         pass    # busy nodes are synced next time
     except exception.NodeNotFound:
@@ -75,17 +73,71 @@ def _sync_one(service, node_row):
                       node_row['uuid'])
 
 
+def _reconcile(task, actual, recorded):
+    if recorded is None or not CONF.conductor.force_power_state_during_sync:
+        LOG.info('Node %s power state is %s (was %s)', task.node.uuid,
+                 actual, recorded)
+        task.node.power_state = actual
+    else:
+        LOG.warning('Node %s is %s but should be %s; restoring',
+                    task.node.uuid, actual, recorded)
+        task.driver.power.set_power_state(task, recorded)
+
+
+def _count_failure(task, error):
+    """After ``power_state_sync_max_retries`` failed reads in a row the
+    node goes to maintenance with fault "power failure", as in Ironic; a
+    later successful read takes it out again."""
+    node = task.node
+    info = dict(node.driver_internal_info or {})
+    failures = info.get('power_sync_failures', 0) + 1
+    info['power_sync_failures'] = failures
+    node.driver_internal_info = info
+    LOG.warning('Could not read the power state of node %s (%d in a row): '
+                '%s', node.uuid, failures, error)
+    if failures >= CONF.conductor.power_state_sync_max_retries and \
+            not node.maintenance:
+        node.maintenance = True
+        node.fault = states.POWER_FAILURE
+        node.maintenance_reason = ('During sync_power_state, max retries '
+                                   'exceeded for node %s, node state None '
+                                   'does not match expected state. Error: '
+                                   '%s' % (node.uuid, error))
+    node.save()
+
+
+def _recover_from_power_failure(task):
+    node = task.node
+    info = node.driver_internal_info or {}
+    changed = False
+    if info.get('power_sync_failures'):
+        info = dict(info)
+        info.pop('power_sync_failures')
+        node.driver_internal_info = info
+        changed = True
+    if node.maintenance and node.fault == states.POWER_FAILURE:
+        LOG.info('Node %s answers again; leaving maintenance', node.uuid)
+        node.maintenance = False
+        node.fault = None
+        node.maintenance_reason = None
+        changed = True
+    return changed
+
+
 def sync_power_states(service):
     """Compare recorded and real power states of this conductor's idle
     nodes; runs from the periodic thread."""
     nodes = db_api.list_nodes(
-        filters={'reserved': False, 'maintenance': False,
+        filters={'reserved': False,
                  'conductor_group': CONF.conductor.conductor_group,
                  'driver': list(service.catalog.hardware_types)},
         columns=['id', 'uuid', 'driver', 'conductor_group',
-                 'provision_state'])
+                 'provision_state', 'maintenance', 'fault'])
+    # nodes in maintenance are left alone, except those bootflow put
+    # there for failing power reads: those are checked for recovery
     nodes = [n for n in nodes
-             if n['provision_state'] not in states.TRANSITIONAL_STATES
+             if (not n['maintenance'] or n['fault'] == states.POWER_FAILURE)
+             and n['provision_state'] not in states.TRANSITIONAL_STATES
              and n['provision_state'] != states.ENROLL
              and hash_ring.RING.host_for(n) == service.host]
     if not nodes:

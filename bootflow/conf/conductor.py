@@ -17,6 +17,10 @@ opts = [
     cfg.IntOpt('sync_power_state_workers', default=8, min=1,
                help='Nodes whose power state is read at once during a '
                     'sync.'),
+    cfg.IntOpt('power_state_sync_max_retries', default=3, min=1,
+               help='Failed power state reads in a row after which the '
+                    'node goes to maintenance with fault "power failure"; '
+                    'it leaves maintenance when a read succeeds again.'),
     cfg.BoolOpt('force_power_state_during_sync', default=True,
                 help='When the power state found differs from the '
                      'recorded one, set the hardware back to the recorded '

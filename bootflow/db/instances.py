@@ -62,13 +62,18 @@ def list_instances(states=None, limit=None, marker_id=None):
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
+_ANY = object()
+
+
 @db_api.retry
-def update(ident, values, expect_conductor=None):
-    """Update; with ``expect_conductor``, only if the instance is still run
-    by that conductor (a take-over is a compare-and-swap). Returns whether
-    a row changed."""
+def update(ident, values, expect_conductor=_ANY):
+    """Update; with ``expect_conductor`` (a host or None), only if the
+    instance is still run by that conductor (a take-over is a
+    compare-and-swap). Returns whether a row changed."""
     query = INSTANCES.update().where(_where(ident))
-    if expect_conductor is not None:
+    if expect_conductor is None:
+        query = query.where(INSTANCES.c.conductor.is_(None))
+    elif expect_conductor is not _ANY:
         query = query.where(INSTANCES.c.conductor == expect_conductor)
     values = dict(values, updated_at=db_api.utcnow())
     with db_api.writer() as conn:

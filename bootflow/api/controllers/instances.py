@@ -129,7 +129,8 @@ def delete(req, ident):
             'active or in error' % (row['uuid'], row['current_task']))
     if row['state'] != db_instances.DELETING:
         db_instances.update(row['uuid'], {'state': db_instances.DELETING,
-                                          'last_error': None})
+                                          'last_error': None,
+                                          'conductor': None})
         node_actions.rpc().delete_instance(req.context, row['uuid'])
     return wsgi.Response(None, 202)
 

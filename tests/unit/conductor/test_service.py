@@ -53,3 +53,32 @@ def test_conductor_registers_drivers_and_goes_offline(db, conf):
     assert cond['interfaces']['fake-hardware']['power']['default'] == 'fake'
     svc.stop()
     assert not db_api.get_conductor('h1')['online']
+
+
+def test_power_sync_failures_set_and_clear_power_failure(
+        service, conf, monkeypatch):
+    conf.set_override('power_state_sync_max_retries', 2, 'conductor')
+    node = make_node(provision_state=states.AVAILABLE,
+                     power_state=states.POWER_OFF,
+                     driver_info={'bmc': 'down'})
+    original = fake.FakePower.get_power_state
+
+    def flaky(self, task):
+        if (task.node.driver_info or {}).get('bmc') == 'down':
+            raise RuntimeError('bmc unreachable')
+        return original(self, task)
+    monkeypatch.setattr(fake.FakePower, 'get_power_state', flaky)
+    power.sync_power_states(service)
+    row = db_api.get_node(node['id'])
+    assert not row['maintenance']
+    assert row['driver_internal_info']['power_sync_failures'] == 1
+    power.sync_power_states(service)
+    row = db_api.get_node(node['id'])
+    assert row['maintenance'] and row['fault'] == states.POWER_FAILURE
+    assert 'bmc unreachable' in row['maintenance_reason']
+    # the BMC answers again: out of maintenance, fault cleared
+    db_api.update_node(node['id'], {'driver_info': {}})
+    power.sync_power_states(service)
+    row = db_api.get_node(node['id'])
+    assert not row['maintenance'] and row['fault'] is None
+    assert 'power_sync_failures' not in row['driver_internal_info']
