@@ -162,21 +162,21 @@ def _connection():
         conn.close()
 
 
-def flow_detail(node_uuid):
-    """The node's flow in progress, or None."""
+def flow_detail(book_uuid):
+    """The flow in progress of a node (or instance), or None."""
     with _connection() as conn:
         try:
-            book = conn.get_logbook(node_uuid)
+            book = conn.get_logbook(book_uuid)
         except Exception:   # taskflow raises NotFound
             return None
     details = list(book)
     return details[0] if details else None
 
 
-def forget(node_uuid):
+def forget(book_uuid):
     with _connection() as conn:
         try:
-            conn.destroy_logbook(node_uuid)
+            conn.destroy_logbook(book_uuid)
         except Exception:
             pass
 

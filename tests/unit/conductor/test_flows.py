@@ -60,14 +60,6 @@ def test_flow_atoms_and_reverts(name, atoms, reverting):
         assert not atom.provides, atom.name
 
 
-def test_power_task_reverts_only_when_asked():
-    on = tasks.SetPower('power_on', states.POWER_ON,
-                        revert_to=states.POWER_OFF)
-    off = tasks.SetPower('power_off', states.POWER_OFF)
-    assert on.revert_to == states.POWER_OFF
-    assert off.revert_to is None
-
-
 def test_clean_flow_skipped_when_disabled():
     assert _atoms(builders.clean_flow(skip=True)) == ['finish']
 
