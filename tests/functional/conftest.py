@@ -604,9 +604,12 @@ class HttpApi:
 
     def wait_provision_state(self, ident, state, timeout=60):
         def check():
+            # done means unlocked too: the conductor still writes the
+            # end of its flow for a moment after the state changes
             node = self.node(ident)
             if node['provision_state'] == state and not \
-                    node.get('target_provision_state'):
+                    node.get('target_provision_state') and \
+                    node.get('reservation') is None:
                 return node
             return False
         return wait_for(check, timeout=timeout,
