@@ -45,6 +45,10 @@ import threading
 import time
 import urllib.parse
 
+from proc_sampler import cpu_seconds
+from proc_sampler import read_status
+from proc_sampler import tree as process_tree
+
 try:
     import requests
 except ImportError:  # pragma: no cover
@@ -252,51 +256,6 @@ def negotiate_version(api):
 # Service RSS / threads / CPU sampling
 # ---------------------------------------------------------------------------
 
-def _read_status(pid):
-    fields = {}
-    try:
-        with open('/proc/%d/status' % pid) as f:
-            for line in f:
-                key, _, value = line.partition(':')
-                if key in ('VmRSS', 'VmHWM', 'Threads'):
-                    fields[key] = int(value.split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return fields
-
-
-def _cpu_seconds(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            data = f.read()
-    except OSError:
-        return 0.0
-    rest = data[data.rindex(')') + 2:].split()
-    # fields 14 and 15 of stat (utime, stime) are at 11, 12 after ") "
-    return (int(rest[11]) + int(rest[12])) / float(os.sysconf('SC_CLK_TCK'))
-
-
-def process_tree(root):
-    parents = {}
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name) as f:
-                data = f.read()
-            parents[int(name)] = int(data[data.rindex(')') + 2:].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    tree, todo = [root], [root]
-    while todo:
-        current = todo.pop()
-        for child, parent in parents.items():
-            if parent == current and child not in tree:
-                tree.append(child)
-                todo.append(child)
-    return tree
-
-
 class Sampler(threading.Thread):
     """Samples RSS of a PID and its descendants every `interval` seconds."""
 
@@ -318,7 +277,7 @@ class Sampler(threading.Thread):
 
     def cpu_now(self):
         try:
-            return sum(_cpu_seconds(p) for p in process_tree(self.pid))
+            return sum(cpu_seconds(p) or 0.0 for p in process_tree(self.pid))
         except OSError:
             return 0.0
 
@@ -331,7 +290,7 @@ class Sampler(threading.Thread):
         tree = process_tree(self.pid)
         rss, tree_threads, root_threads = 0, 0, None
         for pid in tree:
-            st = _read_status(pid)
+            st = read_status(pid)
             if not st:
                 continue
             rss += st.get('VmRSS', 0)

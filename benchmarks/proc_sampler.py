@@ -40,13 +40,14 @@ PHASES = ('manage', 'provide', 'deploy', 'undeploy')
 # --------------------------------------------------------------------------
 
 def read_status(pid):
-    """{'VmRSS': kB, 'Threads': n, 'Name': str} or None once it is gone."""
+    """{'VmRSS': kB, 'VmHWM': kB, 'Threads': n, 'Name': str} or None once
+    it is gone."""
     out = {}
     try:
         with open('/proc/%d/status' % pid) as f:
             for line in f:
                 key, _, value = line.partition(':')
-                if key in ('VmRSS', 'Threads'):
+                if key in ('VmRSS', 'VmHWM', 'Threads'):
                     out[key] = int(value.split()[0])
                 elif key == 'Name':
                     out[key] = value.strip()

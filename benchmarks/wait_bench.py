@@ -30,6 +30,7 @@ import uuid
 import requests
 
 import endpoint_ready
+import proc_sampler
 
 HEADER = 'X-OpenStack-Ironic-API-Version'
 FAILURE_STATES = {'deploy failed', 'clean failed', 'error'}
@@ -49,18 +50,11 @@ def log(msg):
 def tree_usage(root):
     """(threads, RSS kB) over root and its descendants: a service that forks
     workers must not look lighter than one that does not."""
-    pids, threads, rss = [root], 0, 0
-    for pid in pids:   # grows while iterating: a breadth-first walk
-        try:
-            with open('/proc/%d/status' % pid) as f:
-                status = dict(line.split(':', 1) for line in f)
-            threads += int(status['Threads'])
-            rss += int(status['VmRSS'].split()[0])
-            for tid in os.listdir('/proc/%d/task' % pid):
-                with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
-                    pids.extend(int(p) for p in f.read().split())
-        except (OSError, KeyError, ValueError):
-            pass   # gone meanwhile
+    threads = rss = 0
+    for pid in proc_sampler.tree(root):
+        status = proc_sampler.read_status(pid) or {}   # None: gone meanwhile
+        threads += status.get('Threads', 0)
+        rss += status.get('VmRSS', 0)
     return threads, rss
 
 
