@@ -77,11 +77,15 @@ def not_acceptable_body(exc):
 class Router:
     def __init__(self):
         self._routes = []
+        # (method, template, handler) in registration order: what the
+        # OpenAPI document is generated from
+        self.routes = []
 
     def add(self, method, template, handler):
         pattern = re.sub(r'\{(\w+)\}', r'(?P<\1>[^/]+)', template.rstrip('/'))
         self._routes.append((method, re.compile('^%s/?$' % pattern),
                              handler))
+        self.routes.append((method, template, handler))
 
     def match(self, method, path):
         allowed = []
