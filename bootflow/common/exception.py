@@ -118,7 +118,7 @@ class TraitNotFound(NotFound):
     _msg_fmt = 'Node %(node_id)s doesn\'t have a trait \'%(trait)s\''
 
 
-class VifNotAttached(NotFound):
+class VifNotAttached(Invalid):
     _msg_fmt = ('Unable to detach VIF %(vif)s from node %(node)s because '
                 'it is not attached to it.')
 
@@ -150,8 +150,8 @@ class PortAlreadyExists(Conflict):
 
 
 class VifAlreadyAttached(Conflict):
-    _msg_fmt = ('Unable to attach VIF %(vif)s, it is already attached to '
-                'node %(node)s.')
+    _msg_fmt = ('Unable to attach VIF because VIF %(vif)s is already '
+                'attached to Ironic %(object_type)s %(object_uuid)s')
 
 
 class NoFreePhysicalPorts(Invalid):
@@ -203,3 +203,151 @@ class InstanceNotFound(NotFound):
 
 class InstanceNameExists(Conflict):
     _msg_fmt = 'An instance with name %(name)s already exists.'
+
+
+class ChassisNotFound(NotFound):
+    _msg_fmt = 'Chassis %(chassis)s could not be found.'
+
+
+class ChassisAlreadyExists(Conflict):
+    _msg_fmt = 'A chassis with UUID %(uuid)s already exists.'
+
+
+class ChassisNotEmpty(Invalid):
+    _msg_fmt = ('Cannot complete the requested action because chassis '
+                '%(chassis)s contains nodes.')
+
+
+class BIOSSettingNotFound(NotFound):
+    _msg_fmt = 'Node %(node)s doesn\'t have a BIOS setting \'%(name)s\''
+
+
+class NodeHistoryNotFound(NotFound):
+    _msg_fmt = 'Node history record %(history)s could not be found.'
+
+
+class NodeInventoryNotFound(NotFound):
+    _msg_fmt = ('Node inventory record for node %(node)s could not be '
+                'found.')
+
+
+class NodeConsoleNotEnabled(Invalid):
+    _msg_fmt = 'Console access is not enabled on node %(node)s'
+
+
+class FieldNotAcceptable(BootflowException):
+    """406 for a field, filter or parameter younger than the request's
+    API version. Unlike :class:`NotAcceptable` (version negotiation), it is
+    reported as an ordinary fault, as Ironic's controllers report it."""
+    _msg_fmt = 'Request not acceptable.'
+    code = http.NOT_ACCEPTABLE
+
+
+class InvalidUuidOrName(Invalid):
+    _msg_fmt = 'Expected a logical name or UUID but received %(name)s.'
+
+
+class NodeIsRetired(Invalid):
+    _msg_fmt = ("The %(op)s operation can't be performed on node "
+                "%(node)s because it is retired.")
+
+
+class DeployTemplateNotFound(NotFound):
+    _msg_fmt = 'Deploy template %(template)s could not be found.'
+
+
+class DeployTemplateDuplicateName(Conflict):
+    _msg_fmt = 'A deploy template with name %(name)s already exists.'
+
+
+class DeployTemplateAlreadyExists(Conflict):
+    _msg_fmt = 'A deploy template with UUID %(uuid)s already exists.'
+
+
+class InvalidDeployTemplate(Invalid):
+    _msg_fmt = 'Deploy template invalid: %(err)s.'
+
+
+class RunbookNotFound(NotFound):
+    _msg_fmt = 'Runbook %(runbook)s could not be found.'
+
+
+class RunbookDuplicateName(Conflict):
+    _msg_fmt = 'A runbook with name %(name)s already exists.'
+
+
+class RunbookAlreadyExists(Conflict):
+    _msg_fmt = 'A runbook with UUID %(uuid)s already exists.'
+
+
+class InvalidRunbook(Invalid):
+    _msg_fmt = 'Runbook invalid: %(err)s.'
+
+
+class InspectionRuleNotFound(NotFound):
+    _msg_fmt = 'Rule %(rule)s could not be found.'
+
+
+class InspectionRuleAlreadyExists(Conflict):
+    _msg_fmt = 'A rule with UUID %(uuid)s already exists.'
+
+
+class PortgroupNotFound(NotFound):
+    _msg_fmt = 'Portgroup %(portgroup)s could not be found.'
+
+
+class PortgroupAlreadyExists(Conflict):
+    _msg_fmt = 'A portgroup with UUID %(uuid)s already exists.'
+
+
+class PortgroupDuplicateName(Conflict):
+    _msg_fmt = 'A portgroup with name %(name)s already exists.'
+
+
+class PortgroupMACAlreadyExists(Conflict):
+    _msg_fmt = 'A portgroup with MAC address %(mac)s already exists.'
+
+
+class PortgroupNotEmpty(Invalid):
+    _msg_fmt = ('Cannot complete the requested action because portgroup '
+                '%(portgroup)s contains ports.')
+
+
+class InvalidState(Conflict):
+    _msg_fmt = 'Invalid resource state.'
+
+
+class OperationNotPermitted(BootflowException):
+    _msg_fmt = 'Operation not permitted.'
+    code = http.FORBIDDEN
+
+
+class VolumeConnectorNotFound(NotFound):
+    _msg_fmt = 'Volume connector %(connector)s could not be found.'
+
+
+class VolumeConnectorAlreadyExists(Conflict):
+    _msg_fmt = 'A volume connector with UUID %(uuid)s already exists.'
+
+
+class VolumeConnectorTypeAndIdAlreadyExists(Conflict):
+    _msg_fmt = ('A volume connector with type %(type)s and connector ID '
+                '%(connector_id)s already exists.')
+
+
+class VolumeTargetNotFound(NotFound):
+    _msg_fmt = 'Volume target %(target)s could not be found.'
+
+
+class VolumeTargetAlreadyExists(Conflict):
+    _msg_fmt = 'A volume target with UUID %(uuid)s already exists.'
+
+
+class VolumeTargetBootIndexAlreadyExists(Conflict):
+    _msg_fmt = ("A volume target with boot index '%(boot_index)s' for the "
+                "same node already exists.")
+
+
+class InvalidInput(Invalid):
+    _msg_fmt = ("Invalid input for field/attribute %(fieldname)s. Value: "
+                "'%(value)s'. %(msg)s")

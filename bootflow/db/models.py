@@ -129,6 +129,9 @@ class Port(Base):
     is_smartnic = orm.mapped_column(Boolean, default=False, nullable=False)
     vendor = orm.mapped_column(String(255))
     category = orm.mapped_column(String(80))
+    # deleting a portgroup is refused while it has ports (as in Ironic),
+    # so no cascade
+    portgroup_id = orm.mapped_column(Integer, ForeignKey('portgroups.id'))
     created_at = orm.mapped_column(DateTime)
     updated_at = orm.mapped_column(DateTime)
 
@@ -218,5 +221,151 @@ class Instance(Base):
     last_error = orm.mapped_column(Text)
     # the conductor running the instance's flow
     conductor = orm.mapped_column(String(255))
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class Chassis(Base):
+    __tablename__ = 'chassis'
+    __table_args__ = (UniqueConstraint('uuid', name='uniq_chassis0uuid'),)
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    description = orm.mapped_column(String(255))
+    extra = _json()
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class Portgroup(Base):
+    """A bond of ports. ``node_id`` cascades like ports: a portgroup is
+    part of its node and means nothing without it."""
+    __tablename__ = 'portgroups'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_portgroups0uuid'),
+        UniqueConstraint('address', name='uniq_portgroups0address'),
+        UniqueConstraint('name', name='uniq_portgroups0name'),
+        Index('portgroups_node_id_idx', 'node_id'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    name = orm.mapped_column(String(255))
+    node_id = orm.mapped_column(
+        Integer, ForeignKey('nodes.id', ondelete='CASCADE'), nullable=False)
+    address = orm.mapped_column(String(18))
+    extra = _json()
+    internal_info = _json()
+    standalone_ports_supported = orm.mapped_column(Boolean, default=True,
+                                                   nullable=False)
+    mode = orm.mapped_column(String(255))
+    properties = _json()
+    physical_network = orm.mapped_column(String(64))
+    category = orm.mapped_column(String(80))
+    dynamic_portgroup = orm.mapped_column(Boolean, default=False,
+                                          nullable=False)
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class VolumeConnector(Base):
+    __tablename__ = 'volume_connectors'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_volumeconnectors0uuid'),
+        UniqueConstraint('type', 'connector_id',
+                         name='uniq_volumeconnectors0type0connector_id'),
+        Index('volume_connectors_node_id_idx', 'node_id'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    node_id = orm.mapped_column(
+        Integer, ForeignKey('nodes.id', ondelete='CASCADE'), nullable=False)
+    type = orm.mapped_column(String(32), nullable=False)
+    connector_id = orm.mapped_column(String(255), nullable=False)
+    extra = _json()
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class VolumeTarget(Base):
+    __tablename__ = 'volume_targets'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_volumetargets0uuid'),
+        UniqueConstraint('node_id', 'boot_index',
+                         name='uniq_volumetargets0node_id0boot_index'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    node_id = orm.mapped_column(
+        Integer, ForeignKey('nodes.id', ondelete='CASCADE'), nullable=False)
+    volume_type = orm.mapped_column(String(64), nullable=False)
+    properties = _json()
+    boot_index = orm.mapped_column(Integer, nullable=False)
+    volume_id = orm.mapped_column(String(36), nullable=False)
+    extra = _json()
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class DeployTemplate(Base):
+    """Steps applied at deploy time to nodes whose instance asks for the
+    trait named like the template. Steps are kept as one JSON list: they
+    are always read and written whole, never queried one by one."""
+    __tablename__ = 'deploy_templates'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_deploytemplates0uuid'),
+        UniqueConstraint('name', name='uniq_deploytemplates0name'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    name = orm.mapped_column(String(255), nullable=False)
+    steps = _json()
+    extra = _json()
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class Runbook(Base):
+    """A named list of steps an operator (or a project) runs on a node."""
+    __tablename__ = 'runbooks'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_runbooks0uuid'),
+        UniqueConstraint('name', name='uniq_runbooks0name'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    name = orm.mapped_column(String(255), nullable=False)
+    description = orm.mapped_column(String(255))
+    public = orm.mapped_column(Boolean, default=False, nullable=False)
+    owner = orm.mapped_column(String(255))
+    disable_ramdisk = orm.mapped_column(Boolean, default=False,
+                                        nullable=False)
+    steps = _json()
+    traits = _json()
+    extra = _json()
+    created_at = orm.mapped_column(DateTime)
+    updated_at = orm.mapped_column(DateTime)
+
+
+class InspectionRule(Base):
+    __tablename__ = 'inspection_rules'
+    __table_args__ = (
+        UniqueConstraint('uuid', name='uniq_inspection_rules0uuid'),
+        Index('inspection_rule_phase_idx', 'phase'),
+    )
+
+    id = orm.mapped_column(Integer, primary_key=True)
+    uuid = orm.mapped_column(String(36), nullable=False)
+    priority = orm.mapped_column(Integer, default=0, nullable=False)
+    description = orm.mapped_column(String(255))
+    scope = orm.mapped_column(String(255))
+    sensitive = orm.mapped_column(Boolean, default=False, nullable=False)
+    phase = orm.mapped_column(String(16), default='main', nullable=False)
+    conditions = _json()
+    actions = _json()
     created_at = orm.mapped_column(DateTime)
     updated_at = orm.mapped_column(DateTime)
