@@ -3,6 +3,9 @@
 import datetime
 import urllib.parse
 
+from oslo_utils import strutils
+
+from bootflow.api import versions
 from bootflow.common import exception
 from bootflow.conf import CONF
 
@@ -75,7 +78,7 @@ def parse_fields(req, allowed):
     if value is None:
         return None
     if not req.allows(8):
-        raise exception.NotAcceptable('fields requires API version 1.8')
+        raise exception.FieldNotAcceptable('fields requires API version 1.8')
     fields = [f.strip() for f in value.split(',') if f.strip()]
     for field in fields:
         if field not in allowed:
@@ -96,3 +99,38 @@ def next_link(req, resource, items, limit, marker_key='uuid', extra=None):
     query.append(('marker', items[-1][marker_key]))
     return '%s/v1/%s?%s' % (base_url(req), resource,
                             urllib.parse.urlencode(query, safe=','))
+
+
+def select_fields(req, table, unselectable=(),
+                  invalid='Field %s is not a valid field.'):
+    """``?fields=a,b`` checked against a ``(name, minor)`` version table.
+
+    A field younger than the request's version is refused with 406, as
+    Ironic refuses it, before unknown names are refused with 400 (the
+    message names them through ``invalid``). None when not asked.
+    """
+    value = req.GET.get('fields')
+    if value is None:
+        return None
+    if not req.allows(versions.SWITCHES['FIELDS_SELECTOR']):
+        raise exception.FieldNotAcceptable()
+    fields = [f.strip() for f in value.split(',') if f.strip()]
+    since = dict(table)
+    if any(f in since and not req.allows(since[f]) for f in fields):
+        raise exception.FieldNotAcceptable()
+    bad = [f for f in fields if f not in since or f in unselectable]
+    if bad:
+        raise exception.InvalidParameterValue(err=invalid % ', '.join(bad))
+    return fields
+
+
+def parse_strict_bool(name, value):
+    """A query flag the way Ironic reads one: anything but the usual
+    spellings of true and false is a 400 naming the parameter."""
+    if value is None:
+        return None
+    try:
+        return strutils.bool_from_string(value, strict=True)
+    except ValueError as e:
+        raise exception.InvalidParameterValue(
+            err='Invalid %s: %s' % (name, e))

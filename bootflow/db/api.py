@@ -82,6 +82,13 @@ def _apply_node_filters(query, filters):
                                     == value.lower())
             else:
                 query = query.where(c[key] == value)
+        elif key == 'sharded':
+            query = query.where(c.shard.isnot(None) if value
+                                else c.shard.is_(None))
+        elif key == 'children':
+            # False lists only nodes that have no parent
+            if not value:
+                query = query.where(c.parent_node.is_(None))
         elif key == 'provision_state_in':
             query = query.where(c.provision_state.in_(list(value)))
         elif key == 'uuid_in':
@@ -358,6 +365,8 @@ def list_ports(filters=None, limit=None, marker=None, sort_key='id',
             continue
         if key == 'node_ids':
             query = query.where(PORTS.c.node_id.in_(list(value)))
+        elif key == 'description_contains':
+            query = query.where(PORTS.c.description.contains(value))
         else:
             query = query.where(PORTS.c[key] == value)
     with reader() as conn:

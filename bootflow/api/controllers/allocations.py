@@ -10,8 +10,10 @@ import re
 from oslo_utils import uuidutils
 
 from bootflow.api import collection
-from bootflow.api import fields as api_fields
+from bootflow.api import versions
 from bootflow.api import jsonpatch
+from bootflow.api import resource
+from bootflow.api import validation
 from bootflow.api import wsgi
 from bootflow.api.controllers import node_actions
 from bootflow.api.controllers import nodes
@@ -23,19 +25,25 @@ from bootflow.db import api as db_api
 _NAME_RE = re.compile(r'^[A-Za-z0-9\-._~]+$')
 _SORT_KEYS = {'uuid', 'name', 'state', 'resource_class', 'owner',
               'last_error', 'created_at', 'updated_at'}
-# body member -> JSON types it may have (Ironic's request schema)
-_SCHEMA = {
-    'candidate_nodes': (list, type(None)),
-    'extra': (dict, type(None)),
-    'name': (str, type(None)),
-    'node': (str, type(None)),
-    'owner': (str, type(None)),
-    'resource_class': (str, type(None)),
-    'traits': (list, type(None)),
-    'uuid': (str, type(None)),
+_STRINGS = {'type': ['array', 'null'], 'items': {'type': 'string'}}
+CREATE_SCHEMA = {
+    'type': 'object',
+    'properties': {
+        'candidate_nodes': _STRINGS,
+        'extra': validation.nullable(validation.DICT),
+        'name': validation.nullable(validation.TEXT),
+        'node': validation.nullable(validation.TEXT),
+        'owner': validation.nullable(validation.TEXT),
+        'resource_class': validation.nullable(validation.string(80)),
+        'traits': _STRINGS,
+        'uuid': validation.nullable(validation.TEXT),
+    },
+    'additionalProperties': False,
 }
-_JSON_TYPES = {list: 'array', dict: 'object', str: 'string',
-               type(None): 'null'}
+UPDATE_VALUES_SCHEMA = {
+    'type': 'object',
+    'properties': {'extra': CREATE_SCHEMA['properties']['extra']},
+}
 _NOT_ALLOWED = 'The API version does not allow allocations'
 
 
@@ -55,7 +63,7 @@ def _node_gate(req):
 
 def _check_owner_allowed(req, present):
     if present and not req.allows(60):
-        raise exception.NotAcceptable()
+        raise exception.FieldNotAcceptable()
 
 
 def render(req, rows, fields):
@@ -86,7 +94,7 @@ def _fields(req):
     requested = req.GET.get('fields')
     _check_owner_allowed(req, requested is not None and 'owner' in
                          [f.strip() for f in requested.split(',')])
-    allowed = api_fields.visible(api_fields.ALLOCATION_FIELDS, req.version)
+    allowed = versions.visible(versions.ALLOCATION_FIELDS, req.version)
     fields = collection.parse_fields(req, allowed)
     if not fields:
         return allowed
@@ -140,33 +148,8 @@ def show_allocation(req, allocation_ident):
     return render(req, [_get(allocation_ident)], fields)[0]
 
 
-def _schema_error(message):
-    return exception.InvalidParameterValue(
-        err='Schema error for allocation: %s' % message)
-
-
-def _check_schema(body):
-    if not isinstance(body, dict):
-        raise _schema_error('%r is not of type \'object\'' % (body,))
-    for key, value in body.items():
-        types = _SCHEMA.get(key)
-        if types is None:
-            raise _schema_error('Additional properties are not allowed '
-                                '(%r was unexpected)' % key)
-        if not isinstance(value, types):
-            raise _schema_error('%r is not of type %s' % (value, ', '.join(
-                "'%s'" % _JSON_TYPES[t] for t in types)))
-    for key in ('candidate_nodes', 'traits'):
-        for item in body.get(key) or ():
-            if not isinstance(item, str):
-                raise _schema_error("%r is not of type 'string'" % (item,))
-    rc = body.get('resource_class')
-    if rc is not None and len(rc) > 80:
-        raise _schema_error('%r is too long' % rc)
-
-
 def _validate(req, body):
-    _check_schema(body)
+    validation.validate(CREATE_SCHEMA, body)
     _check_owner_allowed(req, 'owner' in body)
     name = body.get('name')
     if name and (len(name) > 255 or not _NAME_RE.match(name)):
@@ -239,7 +222,7 @@ def create_allocation(req):
     if node is not None:
         # backfilling finished inside the call; show its outcome
         row = db_allocations.get(row['id'])
-    fields = api_fields.visible(api_fields.ALLOCATION_FIELDS, req.version)
+    fields = versions.visible(versions.ALLOCATION_FIELDS, req.version)
     base = collection.base_url(req)
     return wsgi.Response(render(req, [row], fields)[0], 201, {
         'Location': '%s/v1/allocations/%s' % (base, row['uuid'])})
@@ -252,7 +235,8 @@ def update_allocation(req, allocation_ident):
             'The API version does not allow updating allocations', code=405)
     row = _get(allocation_ident)
     patch = req.json_body_or_error()
-    allowed = api_fields.ALLOCATION_PATCHABLE
+    validation.validate(validation.JSON_PATCH, patch)
+    allowed = versions.ALLOCATION_PATCHABLE
     for field in jsonpatch.patch_paths(patch):
         if field not in allowed:
             raise exception.InvalidParameterValue(
@@ -265,13 +249,11 @@ def update_allocation(req, allocation_ident):
                              or not _NAME_RE.match(name)):
         raise exception.Invalid("Cannot update allocation with invalid name "
                                 "'%s'" % (name,))
-    if new['extra'] is not None and not isinstance(new['extra'], dict):
-        raise _schema_error('%r is not of type \'object\', \'null\''
-                            % (new['extra'],))
+    validation.validate(UPDATE_VALUES_SCHEMA, {'extra': new['extra']})
     changes = {k: new[k] for k in allowed if new[k] != doc[k]}
     if changes:
         row = db_allocations.update(row['id'], changes)
-    fields = api_fields.visible(api_fields.ALLOCATION_FIELDS, req.version)
+    fields = versions.visible(versions.ALLOCATION_FIELDS, req.version)
     return render(req, [row], fields)[0]
 
 
@@ -307,12 +289,16 @@ def delete_node_allocation(req, node_ident):
 
 
 def register(router):
-    router.add('GET', '/v1/allocations', list_allocations)
-    router.add('POST', '/v1/allocations', create_allocation)
+    router.add('GET', '/v1/allocations',
+               resource.label(list_allocations, min_version=52))
+    router.add('POST', '/v1/allocations', resource.label(
+        create_allocation, request_schema=CREATE_SCHEMA, min_version=52,
+        status=201))
     router.add('GET', '/v1/allocations/{allocation_ident}',
                show_allocation)
     router.add('PATCH', '/v1/allocations/{allocation_ident}',
-               update_allocation)
+               resource.label(update_allocation, min_version=57,
+                              request_schema=validation.JSON_PATCH))
     router.add('DELETE', '/v1/allocations/{allocation_ident}',
                delete_allocation)
     router.add('GET', '/v1/nodes/{node_ident}/allocation',

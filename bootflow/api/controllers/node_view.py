@@ -5,7 +5,7 @@ from oslo_utils import strutils
 
 from bootflow.api import catalog
 from bootflow.api import collection
-from bootflow.api import fields as api_fields
+from bootflow.api import versions
 from bootflow.db import allocations as db_allocations
 from bootflow.db import api as db_api
 
@@ -16,6 +16,14 @@ _DICT_FIELDS = {'driver_info', 'driver_internal_info', 'properties',
 _TIME_FIELDS = {'created_at', 'updated_at', 'provision_updated_at',
                 'inspection_started_at', 'inspection_finished_at'}
 _COLUMNS = set(db_api.NODES.c.keys())
+# Columns that cannot order a list (documents, and traits in their table).
+UNSORTABLE = {'properties', 'driver_info', 'extra', 'instance_info',
+              'driver_internal_info', 'clean_step', 'deploy_step',
+              'raid_config', 'target_raid_config', 'traits', 'network_data',
+              'service_step'}
+SORTABLE = _COLUMNS - UNSORTABLE
+# What a PATCH is applied to: every field a client may change, and uuid.
+PATCH_FIELDS = ['uuid'] + list(versions.NODE_PATCHABLE)
 
 
 def columns_for(fields):
@@ -59,13 +67,23 @@ class _Plan:
                       if f in _DICT_FIELDS and f != 'driver_info']
         self.secret = 'driver_info' in self.columns
         self.links = 'links' in fields
-        self.sublinks = [f for f in fields if f in api_fields.NODE_LINK_FIELDS]
+        self.sublinks = [f for f in fields if f in versions.NODE_LINK_FIELDS]
         self.traits = 'traits' in fields
         self.conductor = 'conductor' in fields
         self.allocation = 'allocation_uuid' in fields
 
 
-def render(rows, fields, base, traits=None):
+def shown_state(state, version):
+    """``state`` under the name API ``version`` knows it by: a client of
+    1.1 has never heard of "available" (it was no state at all), one of
+    1.38 of "inspect wait"."""
+    legacy = versions.LEGACY_STATE_NAMES.get(state)
+    if legacy is not None and version[1] < legacy[0]:
+        return legacy[1]
+    return state
+
+
+def render(rows, fields, base, traits=None, version=None):
     """Render rows with exactly ``fields`` (already version-filtered).
 
     Rows may come decoded (dicts, datetimes) or as stored (JSON text,
@@ -80,6 +98,9 @@ def render(rows, fields, base, traits=None):
         {r['allocation_id'] for r in rows if r['allocation_id']}
     ) if plan.allocation else None
     self_prefix, book_prefix = base + '/v1/nodes/', base + '/nodes/'
+    legacy = (version is not None and 'provision_state' in fields
+              and version[1] < max(v[0] for v in
+                                   versions.LEGACY_STATE_NAMES.values()))
     fragment, text = orjson.Fragment, str
     out = []
     for row in rows:
@@ -114,17 +135,26 @@ def render(rows, fields, base, traits=None):
                        'rel': 'self'},
                       {'href': '%s%s/%s' % (book_prefix, uuid, f),
                        'rel': 'bookmark'}]
+        if legacy:
+            doc['provision_state'] = shown_state(doc['provision_state'],
+                                                 version)
         out.append(doc)
     return out
 
 
 def detail_fields(version):
-    return api_fields.visible(api_fields.NODE_FIELDS, version)
+    return versions.visible(versions.NODE_FIELDS, version)
 
 
 def list_fields(version):
-    return [f for f in api_fields.NODE_LIST_FIELDS
-            if version[1] >= api_fields.NODE_FIELD_VERSION[f]]
+    return [f for f in versions.NODE_LIST_FIELDS
+            if version[1] >= versions.NODE_FIELD_VERSION[f]]
+
+
+def select(req):
+    """The node fields named by ``?fields=``, checked for the version."""
+    return collection.select_fields(req, versions.NODE_FIELDS,
+                                    versions.NODE_UNSELECTABLE)
 
 
 def requested_fields(requested):

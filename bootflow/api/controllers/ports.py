@@ -1,39 +1,140 @@
-"""/v1/ports and /v1/nodes/{node}/ports."""
+"""/v1/ports and /v1/nodes/{node}/ports, at every API version.
+
+As for nodes, a port field younger than the request's version is hidden,
+and naming it (``fields=``, sort, body) is refused with 406.
+"""
 
 import re
 
 from oslo_utils import uuidutils
 
 from bootflow.api import collection
-from bootflow.api import fields as api_fields
 from bootflow.api import jsonpatch
+from bootflow.api import resource as api_resource
+from bootflow.api import validation
+from bootflow.api import versions
 from bootflow.api import wsgi
 from bootflow.api.controllers import nodes
+from bootflow.api.controllers import portgroups
 from bootflow.common import exception
+from bootflow.common import states
 from bootflow.db import api as db_api
 
+SWITCHES = versions.SWITCHES
 _MAC_RE = re.compile(r'^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$')
+_DATAPATH_RE = re.compile(r'^[0-9a-f]{16}$')
 _DICT_FIELDS = ('extra', 'local_link_connection', 'internal_info')
+_COLUMNS = set(db_api.PORTS.c.keys())
+_VTEP_KEYS = ('vtep-logical-switch', 'vtep-physical-switch')
+# OVN VTEP switch data in local_link_connection was understood from 1.90
+# and dropped again at 1.105.
+_VTEP_VERSIONS = (90, 105)
+
+_TEXT = {'type': ['string', 'null']}
+_FLAG = {'type': ['string', 'boolean', 'null']}
+_LLC_PROPERTIES = {
+    'port_id': {'type': 'string'},
+    'switch_id': {'type': 'string'},
+    'hostname': {'type': 'string'},
+    'switch_info': {'type': 'string'},
+    'network_type': {'type': 'string', 'enum': ['managed', 'unmanaged']},
+    'vtep-logical-switch': {'type': 'string'},
+    'vtep-physical-switch': {'type': 'string'},
+}
 
 
-def normalize_mac(address):
+def _llc(required, **overrides):
+    return {'type': 'object',
+            'properties': dict(_LLC_PROPERTIES, **overrides),
+            'additionalProperties': False, 'required': required}
+
+
+# How a port is wired: a switch port, a smart NIC's host, an unmanaged
+# network, an OVN VTEP switch, or nothing known.
+LOCAL_LINK_CONNECTION = {'anyOf': [
+    _llc(['port_id', 'switch_id']),
+    _llc(['port_id', 'hostname']),
+    _llc(['network_type'], network_type={'type': 'string',
+                                         'enum': ['unmanaged']}),
+    _llc(['port_id'] + list(_VTEP_KEYS)),
+    {'type': 'object', 'additionalProperties': False},
+    {'type': 'null'},
+]}
+
+PORT_SCHEMA = {
+    'type': 'object',
+    'properties': {
+        'address': {'type': 'string'},
+        'extra': {'type': ['object', 'null']},
+        'is_smartnic': _FLAG,
+        'local_link_connection': LOCAL_LINK_CONNECTION,
+        'node_ident': {'type': 'string'},
+        'node_uuid': {'type': 'string'},
+        'physical_network': {'type': ['string', 'null'], 'maxLength': 64},
+        'portgroup_uuid': _TEXT,
+        'pxe_enabled': _FLAG,
+        'uuid': _TEXT,
+        'name': _TEXT,
+        'description': {'type': ['string', 'null'], 'maxLength': 255},
+        'vendor': {'type': ['string', 'null'], 'maxLength': 32},
+        'category': {'type': ['string', 'null'], 'maxLength': 80},
+        'available_for_dynamic_portgroup': {'type': 'boolean'},
+    },
+    'required': ['address'],
+    'oneOf': [{'required': ['node_ident']}, {'required': ['node_uuid']}],
+    'additionalProperties': False,
+}
+PORT_PATCH_SCHEMA = validation.JSON_PATCH
+# The order Ironic lists them in its refusal.
+_PATCH_ALLOWED = ('address', 'extra', 'is_smartnic', 'local_link_connection',
+                  'node_ident', 'node_uuid', 'physical_network',
+                  'portgroup_uuid', 'pxe_enabled', 'name', 'description',
+                  'vendor', 'category', 'available_for_dynamic_portgroup')
+
+
+def normalize_mac(address, field='address'):
     if not isinstance(address, str) or not _MAC_RE.match(address):
         raise exception.InvalidParameterValue(
-            err='Expected valid MAC address for address: %s' % (address,))
+            err='Expected valid MAC address for %s: %s' % (field, address))
     return address.lower().replace('-', ':')
 
 
+def _normalize_switch_id(llc):
+    """A switch is named by its MAC or its 16-digit OpenFlow datapath."""
+    switch = (llc or {}).get('switch_id')
+    if switch is None:
+        return
+    if _MAC_RE.match(switch):
+        llc['switch_id'] = switch.lower().replace('-', ':')
+    elif _DATAPATH_RE.match(switch.lower()):
+        llc['switch_id'] = switch.lower()
+    else:
+        raise exception.InvalidParameterValue(
+            err='Expected a MAC address or OpenFlow datapath ID but '
+                'received %s.' % switch)
+
+
 def _fields(req, detail):
-    allowed = api_fields.visible(api_fields.PORT_FIELDS, req.version)
+    allowed = versions.visible(versions.PORT_FIELDS, req.version)
     if detail:
         return allowed
-    return [f for f in api_fields.PORT_LIST_FIELDS if f in allowed]
+    return [f for f in versions.PORT_LIST_FIELDS if f in allowed]
+
+
+def _shown_llc(req, value):
+    if not value or not any(k in value for k in _VTEP_KEYS):
+        return value or {}
+    low, high = _VTEP_VERSIONS
+    # clients outside the VTEP versions cannot read such a value
+    return value if low <= req.version[1] < high else {}
 
 
 def render(req, rows, fields):
     base = collection.base_url(req)
     node_uuids = db_api.node_uuids_by_id({r['node_id'] for r in rows}) \
         if 'node_uuid' in fields else {}
+    group_uuids = portgroups.uuids_by_id([r['portgroup_id'] for r in rows]) \
+        if 'portgroup_uuid' in fields else {}
     out = []
     for row in rows:
         doc = {}
@@ -43,11 +144,13 @@ def render(req, rows, fields):
             elif field == 'node_uuid':
                 doc['node_uuid'] = node_uuids.get(row['node_id'])
             elif field == 'portgroup_uuid':
-                doc['portgroup_uuid'] = None
+                doc['portgroup_uuid'] = group_uuids.get(row['portgroup_id'])
             elif field == 'available_for_dynamic_portgroup':
                 doc[field] = True
             elif field in ('created_at', 'updated_at'):
                 doc[field] = collection.isotime(row[field])
+            elif field == 'local_link_connection':
+                doc[field] = _shown_llc(req, row[field])
             elif field in _DICT_FIELDS:
                 doc[field] = row[field] or {}
             else:
@@ -57,41 +160,115 @@ def render(req, rows, fields):
 
 
 def _get_port(req, ident):
-    if not uuidutils.is_uuid_like(ident) and not req.allows(88):
+    if not uuidutils.is_uuid_like(ident) and \
+            not req.allows(SWITCHES['PORT_NAME']):
         raise exception.PortNotFound(port=ident)
     return db_api.get_port(ident)
 
 
-def _list(req, detail, node=None):
-    if req.GET.get('detail') is not None:
-        detail = collection.parse_bool('detail', req.GET['detail'])
-    if detail and 'fields' in req.GET:
+# -- listing ----------------------------------------------------------------
+
+def _select(req):
+    return collection.select_fields(req, versions.PORT_FIELDS,
+                                    invalid='Field(s) "%s" are not valid')
+
+
+def _list_fields(req, detail_endpoint):
+    if detail_endpoint:
+        if 'fields' in req.GET:
+            raise exception.InvalidParameterValue(
+                err='Unexpected arguments: fields')
+        return _fields(req, True)
+    detail = collection.parse_strict_bool('detail', req.GET.get('detail'))
+    if detail is not None and not req.allows(SWITCHES['DETAIL_QUERY']):
         raise exception.InvalidParameterValue(
-            err='Unexpected arguments: fields')
-    requested = collection.parse_fields(
-        req, api_fields.visible(api_fields.PORT_FIELDS, req.version))
-    fields = requested + (['links'] if 'links' not in requested else []) \
-        if requested else _fields(req, detail)
+            err='Invalid query parameter ?detail=%s received.' % detail)
+    requested = _select(req)
+    if requested is not None and detail:
+        raise exception.InvalidParameterValue(
+            err='Can not specify ?detail=True and fields in the same '
+                'request.')
+    if requested:
+        return requested + ([] if 'links' in requested else ['links'])
+    return _fields(req, bool(detail))
+
+
+def _sort(req):
+    key = req.GET.get('sort_key', 'id')
+    since = versions.PORT_FIELD_VERSION.get(key)
+    if since is not None and not req.allows(since):
+        raise exception.FieldNotAcceptable()
+    if key in versions.PORT_UNSORTABLE:
+        raise exception.InvalidParameterValue(
+            err='The sort_key value %s is an invalid field for sorting'
+                % key)
+    return collection.parse_sort(
+        req, _COLUMNS - versions.PORT_UNSORTABLE)
+
+
+def _node_ids_where(**filters):
+    return [r['id'] for r in db_api.list_nodes(filters=filters,
+                                               columns=['id'])]
+
+
+def _filters(req, node, group=None):
+    for param, minor in versions.PORT_FILTERS.items():
+        if param in req.GET and not req.allows(minor):
+            raise exception.FieldNotAcceptable()
+    query = req.GET
     filters = {}
-    node_ident = req.GET.get('node') or req.GET.get('node_uuid')
+    node_ident = query.get('node_uuid') or query.get('node')
+    if 'node_uuid' in query and \
+            not uuidutils.is_uuid_like(query['node_uuid']):
+        raise exception.InvalidParameterValue(
+            err='Expected UUID for node_uuid: %s' % query['node_uuid'])
     if node is None and node_ident:
+        if not uuidutils.is_uuid_like(node_ident) and \
+                not req.allows(SWITCHES['NODE_NAME']):
+            raise exception.FieldNotAcceptable()
         node = nodes.get_node_or_404(req, node_ident)
+    groups = query.get('conductor_groups')
+    if groups and (node is not None or query.get('address') or
+                   query.get('portgroup')):
+        raise exception.InvalidParameterValue(
+            err='Filtering by conductor_groups cannot be combined with '
+                'node_ident, portgroup_ident, or node address filters.')
+    if group is None and query.get('portgroup'):
+        group = portgroups.get_portgroup(query['portgroup'])
+    if group is not None:
+        if node is not None:
+            raise exception.OperationNotPermitted()
+        filters['portgroup_id'] = group['id']
     if node is not None:
         filters['node_id'] = node['id']
-    if req.GET.get('address'):
-        filters['address'] = req.GET['address'].lower()
+    if query.get('address'):
+        filters['address'] = normalize_mac(query['address'])
+    if query.get('shard'):
+        shards = [s.strip() for s in query['shard'].split(',') if s.strip()]
+        filters['node_ids'] = _node_ids_where(shard=shards)
+    if groups:
+        filters['node_ids'] = _node_ids_where(conductor_group=[
+            g.strip().lower() for g in groups.split(',') if g.strip()])
+    if query.get('description_contains'):
+        filters['description_contains'] = query['description_contains']
+    return filters, node
+
+
+def _list(req, detail_endpoint, node=None, group=None):
+    fields = _list_fields(req, detail_endpoint)
+    filters, node = _filters(req, node, group)
     limit = collection.parse_limit(req)
-    sort_key, sort_dir = collection.parse_sort(
-        req, {'uuid', 'address', 'created_at', 'updated_at', 'name',
-              'pxe_enabled', 'physical_network'})
+    sort_key, sort_dir = _sort(req)
     rows = db_api.list_ports(filters, limit=limit,
                              marker=req.GET.get('marker'), sort_key=sort_key,
                              sort_dir=sort_dir)
     body = {'ports': render(req, rows, fields)}
-    resource = 'ports/detail' if detail else 'ports'
+    resource = 'ports/detail' if detail_endpoint else 'ports'
     if node is not None and 'node' not in req.GET and \
             'node_uuid' not in req.GET:
         resource = 'nodes/%s/%s' % (node['uuid'], resource)
+    if group is not None:
+        resource = 'portgroups/%s/%s' % (group['uuid'], resource)
     nxt = collection.next_link(req, resource, rows, limit)
     if nxt:
         body['next'] = nxt
@@ -114,53 +291,93 @@ def list_node_ports_detail(req, node_ident):
     return _list(req, True, nodes.get_node_or_404(req, node_ident))
 
 
+def _group_ports(req, group_ident, detail_endpoint):
+    req.require_version(versions.PORTGROUP_SUBRESOURCES)
+    return _list(req, detail_endpoint,
+                 group=portgroups.PORTGROUPS.get(req, group_ident))
+
+
+def list_portgroup_ports(req, portgroup_ident):
+    return _group_ports(req, portgroup_ident, False)
+
+
+def list_portgroup_ports_detail(req, portgroup_ident):
+    return _group_ports(req, portgroup_ident, True)
+
+
 def show_port(req, port_id):
     row = _get_port(req, port_id)
-    allowed = api_fields.visible(api_fields.PORT_FIELDS, req.version)
-    requested = collection.parse_fields(req, allowed)
-    return render(req, [row], requested or allowed)[0]
+    requested = _select(req)
+    fields = (requested + ([] if 'links' in requested else ['links'])
+              if requested else _fields(req, True))
+    return render(req, [row], fields)[0]
 
 
-def _check_values(req, values):
-    allowed = set(api_fields.visible(api_fields.PORT_FIELDS, req.version))
-    for key in values:
-        if key not in allowed or key in ('uuid', 'created_at', 'updated_at',
-                                         'links', 'internal_info'):
-            if key == 'uuid':
-                continue
-            raise exception.InvalidParameterValue(
-                err='Unknown or read-only attribute for port: %s' % key)
-    for key in ('extra', 'local_link_connection'):
-        if values.get(key) is not None and not isinstance(values[key], dict):
-            raise exception.InvalidParameterValue(
-                err='%s must be a dictionary' % key)
+# -- request bodies -----------------------------------------------------------
+
+def _reject_younger(req, doc):
+    """406 for a field, or a local_link_connection key, the request's
+    version does not know."""
+    for key in doc:
+        since = versions.PORT_BODY_VERSION.get(key, 1)
+        if not req.allows(since):
+            raise exception.FieldNotAcceptable()
+    llc = doc.get('local_link_connection') or {}
+    if 'network_type' in llc and not req.allows(SWITCHES['NETWORK_TYPE']):
+        raise exception.FieldNotAcceptable()
+    low, high = _VTEP_VERSIONS
+    if any(k in llc for k in _VTEP_KEYS) and \
+            not low <= req.version[1] < high:
+        raise exception.FieldNotAcceptable()
+
+
+def _check_values(doc):
+    """Value rules past the schema, in Ironic's words."""
     for key in ('pxe_enabled', 'is_smartnic'):
-        if key in values and not isinstance(values[key], bool):
+        if isinstance(doc.get(key), str):
+            doc[key] = collection.parse_strict_bool(key, doc[key])
+    for key in ('uuid', 'node_uuid', 'portgroup_uuid'):
+        value = doc.get(key)
+        if value is not None and not uuidutils.is_uuid_like(value):
             raise exception.InvalidParameterValue(
-                err='%s must be a boolean' % key)
+                err='Expected UUID for %s: %s' % (key, value))
+    doc['address'] = normalize_mac(doc.get('address'))
+    _normalize_switch_id(doc.get('local_link_connection'))
+    llc = doc.get('local_link_connection') or {}
+    if doc.get('is_smartnic') and not (llc.get('port_id') and
+                                       llc.get('hostname')):
+        raise exception.InvalidParameterValue(
+            err='Smart NIC port must have port_id and hostname in '
+                'local_link_connection')
+    if doc.get('physical_network') is not None and \
+            not doc['physical_network']:
+        raise exception.InvalidParameterValue(
+            err='A non-empty value is required when setting '
+                'physical_network')
+
+
+def _port_node(ident, field='node_uuid'):
+    try:
+        return db_api.get_node(ident, ['id', 'uuid'])
+    except exception.NodeNotFound:
+        raise exception.NodeNotFound(node=ident, code=400)
 
 
 def create_port(req):
     body = req.json_body_or_error()
-    if not isinstance(body, dict):
-        raise exception.InvalidParameterValue(err='A port must be an object')
-    _check_values(req, body)
-    if not body.get('node_uuid'):
-        raise exception.MissingParameterValue(
-            err='Mandatory field missing: node_uuid')
-    if 'address' not in body:
-        raise exception.MissingParameterValue(
-            err='Mandatory field missing: address')
-    if body.get('uuid') is not None and \
-            not uuidutils.is_uuid_like(body['uuid']):
-        raise exception.InvalidUUID(uuid=body['uuid'])
+    validation.validate(PORT_SCHEMA, body)
+    _reject_younger(req, body)
     values = dict(body)
-    values['address'] = normalize_mac(values['address'])
-    node = db_api.get_node(values.pop('node_uuid'), ['id', 'uuid'])
+    _check_values(values)
+    node = _port_node(values.pop('node_ident', None) or
+                      values.pop('node_uuid'))
+    values.pop('node_uuid', None)
     values['node_id'] = node['id']
-    values.pop('portgroup_uuid', None)
-    if values.get('pxe_enabled') is None:
-        values['pxe_enabled'] = True
+    portgroups.resolve_port_membership(req, values, node['id'])
+    values.pop('available_for_dynamic_portgroup', None)
+    for flag in ('pxe_enabled', 'is_smartnic'):
+        if values.get(flag) is None:
+            values.pop(flag, None)
     row = db_api.create_port(values)
     base = collection.base_url(req)
     doc = render(req, [row], _fields(req, True))[0]
@@ -168,30 +385,57 @@ def create_port(req):
         'Location': '%s/v1/ports/%s' % (base, row['uuid'])})
 
 
+create_port.request_schema = PORT_SCHEMA
+
+
+def _patched(req, row, patch):
+    validation.validate(PORT_PATCH_SCHEMA, patch)
+    for op in patch:
+        root = op['path'].split('/')[1]
+        if root not in _PATCH_ALLOWED:
+            raise exception.InvalidParameterValue(
+                err='Cannot patch %s. Only the following can be updated: '
+                    '%s' % (op['path'], ', '.join(_PATCH_ALLOWED)))
+        if op['op'] != 'remove':
+            _reject_younger(req, {root: op.get('value')})
+    doc = render(req, [row], [f for f, _ in versions.PORT_FIELDS])[0]
+    doc['local_link_connection'] = row['local_link_connection'] or {}
+    doc['node_ident'] = doc['node_uuid']
+    new = jsonpatch.apply_patch(doc, patch,
+                                mandatory={'address', 'node_uuid'})
+    if new['node_ident'] != doc['node_ident']:
+        new['node_uuid'] = new['node_ident']
+    checked = {k: v for k, v in new.items()
+               if k in PORT_SCHEMA['properties'] and k != 'node_ident'}
+    validation.validate(PORT_SCHEMA, checked)
+    _check_values(new)
+    return doc, new
+
+
 def update_port(req, port_id):
     row = _get_port(req, port_id)
     patch = req.json_body_or_error()
-    visible = [f for f in api_fields.PORT_PATCHABLE
-               if req.allows(api_fields.PORT_FIELD_VERSION[f])]
-    for field in jsonpatch.patch_paths(patch):
-        if field not in visible:
-            raise exception.InvalidParameterValue(
-                err='Cannot patch /%s. Only the following can be updated: '
-                    '%s' % (field, ', '.join(visible)))
-    doc = render(req, [row], _fields(req, True))[0]
-    new = jsonpatch.apply_patch(doc, patch,
-                                mandatory={'address', 'node_uuid'})
-    changes = {k: new[k] for k in visible if new.get(k) != doc.get(k)}
-    _check_values(req, changes)
-    if 'address' in changes:
-        changes['address'] = normalize_mac(changes['address'])
+    doc, new = _patched(req, row, patch)
+    changes = {k: new[k] for k in versions.PORT_PATCHABLE
+               if new.get(k) != doc.get(k)}
+    node = db_api.get_node(row['node_id'], ['id', 'uuid',
+                                            'provision_state'])
     if 'node_uuid' in changes:
-        changes['node_id'] = db_api.get_node(changes.pop('node_uuid'),
-                                             ['id'])['id']
-    changes.pop('portgroup_uuid', None)
+        node = _port_node(changes.pop('node_uuid'))
+        changes['node_id'] = node['id']
+    if node.get('provision_state') == states.INSPECTING and \
+            req.allows(SWITCHES['INSPECT_WAIT_STATE']):
+        raise exception.InvalidStateForOperation(
+            err='Cannot update port "%s" on "%s" while it is in state '
+                '"%s".' % (row['uuid'], node['uuid'], states.INSPECTING))
+    portgroups.resolve_port_membership(req, changes, node['id'], row)
+    changes.pop('available_for_dynamic_portgroup', None)
     if changes:
         row = db_api.update_port(row['id'], changes)
     return render(req, [row], _fields(req, True))[0]
+
+
+update_port.request_schema = PORT_PATCH_SCHEMA
 
 
 def delete_port(req, port_id):
@@ -210,3 +454,10 @@ def register(router):
     router.add('GET', '/v1/nodes/{node_ident}/ports', list_node_ports)
     router.add('GET', '/v1/nodes/{node_ident}/ports/detail',
                list_node_ports_detail)
+    for path, handler in (
+            ('/v1/portgroups/{portgroup_ident}/ports', list_portgroup_ports),
+            ('/v1/portgroups/{portgroup_ident}/ports/detail',
+             list_portgroup_ports_detail)):
+        router.add('GET', path, api_resource.label(
+            handler, request_schema=None, status=200,
+            min_version=versions.PORTGROUP_SUBRESOURCES))
