@@ -14,6 +14,7 @@ from oslo_utils import timeutils
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conductor import cleaning
+from bootflow.conductor import hardware
 from bootflow.conductor import instances
 from bootflow.conductor import power
 from bootflow.conductor import rpcapi
@@ -26,6 +27,10 @@ LOG = log.getLogger(__name__)
 # Interfaces `node validate` reports, in Ironic's order.
 VALIDATED = ('boot', 'deploy', 'management', 'network', 'power', 'bios',
              'console', 'firmware', 'inspect', 'raid', 'rescue', 'storage')
+
+# Flows before which the hardware's BIOS settings, firmware versions and
+# boot mode are read into the database, as Ironic does around cleaning.
+_CACHE_BEFORE = {'verify', 'clean', 'inspect'}
 
 # Actions refused while the node is in maintenance.
 _NOT_IN_MAINTENANCE = {'deploy', 'rebuild', 'provide', 'clean', 'inspect',
@@ -152,7 +157,9 @@ class ConductorManager:
         task.node.driver_internal_info = dict(
             task.node.driver_internal_info or {},
             flow_request={'flow': flow, 'args': flow_args})
-        task.process_event(event, callback=runner.start,
+        start = (hardware.cache_then_start if flow in _CACHE_BEFORE
+                 else runner.start)
+        task.process_event(event, callback=start,
                            call_args=(flow,), call_kwargs=flow_args,
                            target_state=target_state)
 
@@ -160,7 +167,7 @@ class ConductorManager:
         """Abort a wait: the node fails at once (as in Ironic), then the
         parked flow is woken to revert what it had done."""
         state = task.node.provision_state
-        task.node.last_error = '%s aborted by request' % state
+        hardware.record_error(task, '%s aborted by request' % state)
         if state in states.WAIT_STATES:
             task.process_event('abort', callback=runner.resume,
                                call_args=('abort',))
@@ -273,6 +280,100 @@ class ConductorManager:
     def vif_detach(self, context, node_id, vif_id):
         with self._acquire(context, node_id, 'vif detach') as task:
             task.driver.network.vif_detach(task, vif_id)
+
+    # -- boot mode, console, RAID, indicators, virtual media ---------------
+
+    def _spawn_change(self, context, node_id, purpose, worker, *args):
+        """Validate, clear the last error and continue in a worker (the
+        API answers 202 at once, as Ironic does)."""
+        with self._acquire(context, node_id, purpose) as task:
+            task.driver.management.validate(task)
+            task.node.last_error = None
+            task.node.save()
+            task.spawn_after(worker, *args)
+
+    def change_node_boot_mode(self, context, node_id, new_state):
+        self._spawn_change(context, node_id, 'changing node boot mode',
+                           hardware.change_boot_mode, new_state)
+
+    def change_node_secure_boot(self, context, node_id, new_state):
+        self._spawn_change(context, node_id, 'changing node secure boot',
+                           hardware.change_secure_boot, new_state)
+
+    def set_target_raid_config(self, context, node_id, target_raid_config):
+        with self._acquire(context, node_id, 'set target RAID') as task:
+            # an empty target clears it, whatever the RAID interface
+            if target_raid_config:
+                task.driver.raid.validate_raid_config(task,
+                                                      target_raid_config)
+            task.node.target_raid_config = target_raid_config
+            task.node.save()
+
+    def get_console_information(self, context, node_id):
+        task = self._acquire(context, node_id, 'console info', True)
+        if not task.node.console_enabled:
+            raise exception.NodeConsoleNotEnabled(node=task.node.uuid)
+        task.driver.console.validate(task)
+        return task.driver.console.get_console(task)
+
+    def set_console_mode(self, context, node_id, enabled):
+        task = self._acquire(context, node_id, 'console mode', True)
+        task.driver.console.validate(task)
+        if bool(task.node.console_enabled) == enabled:
+            LOG.info('Console of node %s is already %s', task.node.uuid,
+                     'enabled' if enabled else 'disabled')
+            return
+        with self._acquire(context, node_id, 'setting console') as task:
+            task.node.last_error = None
+            task.node.save()
+            task.spawn_after(hardware.set_console, enabled)
+
+    def get_supported_indicators(self, context, node_id, component=None):
+        task = self._acquire(context, node_id, 'indicators', True)
+        task.driver.management.validate(task)
+        return task.driver.management.get_supported_indicators(
+            task, component)
+
+    def get_indicator_state(self, context, node_id, component, indicator):
+        task = self._acquire(context, node_id, 'indicator state', True)
+        task.driver.management.validate(task)
+        return task.driver.management.get_indicator_state(task, component,
+                                                          indicator)
+
+    def set_indicator_state(self, context, node_id, component, indicator,
+                            state):
+        with self._acquire(context, node_id, 'set indicator') as task:
+            task.driver.management.validate(task)
+            task.driver.management.set_indicator_state(task, component,
+                                                       indicator, state)
+
+    def get_virtual_media(self, context, node_id):
+        task = self._acquire(context, node_id, 'virtual media', True)
+        task.driver.management.validate(task)
+        return task.driver.management.get_virtual_media(task)
+
+    def _vmedia_change(self, context, node_id, purpose, worker, **kwargs):
+        with self._acquire(context, node_id, purpose) as task:
+            task.driver.management.validate(task)
+            node = task.node
+            if node.maintenance and node.fault == states.POWER_FAILURE:
+                raise exception.TemporaryFailure(
+                    'Unable to %s virtual media for node %s due to power '
+                    'failure state' % (purpose.split()[0], node.uuid))
+            node.last_error = None
+            node.save()
+            task.spawn_after(worker, **kwargs)
+
+    def attach_virtual_media(self, context, node_id, device_type, image_url,
+                             image_download_source='local'):
+        self._vmedia_change(context, node_id, 'attach virtual media',
+                            hardware.attach_virtual_media,
+                            device_type=device_type, image_url=image_url)
+
+    def detach_virtual_media(self, context, node_id, device_types=None):
+        self._vmedia_change(context, node_id, 'detach virtual media',
+                            hardware.detach_virtual_media,
+                            device_types=device_types)
 
     def get_driver_properties(self, context, driver_name):
         catalog = self.service.catalog

@@ -10,6 +10,7 @@ from bootflow.common import states
 from bootflow.conductor import task_manager
 from bootflow.conf import CONF
 from bootflow.db import api as db_api
+from bootflow.db import node_data
 
 LOG = log.getLogger(__name__)
 
@@ -44,6 +45,9 @@ def do_power_action(task, target, timeout=None):
                   e)
         node.last_error = ('Failed to change power state to "%s": %s'
                            % (target, e))
+        node_data.record_event(node, node.last_error, 'UNKNOWN',
+                               conductor=task.service.host,
+                               context=task.context)
     node.target_power_state = None
     node.save()
 
@@ -103,6 +107,8 @@ def _count_failure(task, error):
                                    'exceeded for node %s, node state None '
                                    'does not match expected state. Error: '
                                    '%s' % (node.uuid, error))
+        node_data.record_event(node, node.maintenance_reason, 'monitoring',
+                               conductor=task.service.host)
     node.save()
 
 

@@ -95,6 +95,53 @@ class ConductorAPI:
         return self._call(context, 'vif_detach', node_id=node_id,
                           vif_id=vif_id)
 
+    def change_node_boot_mode(self, context, node_id, new_state):
+        return self._call(context, 'change_node_boot_mode', node_id=node_id,
+                          new_state=new_state)
+
+    def change_node_secure_boot(self, context, node_id, new_state):
+        return self._call(context, 'change_node_secure_boot',
+                          node_id=node_id, new_state=new_state)
+
+    def set_target_raid_config(self, context, node_id, target_raid_config):
+        return self._call(context, 'set_target_raid_config', node_id=node_id,
+                          target_raid_config=target_raid_config)
+
+    def get_console_information(self, context, node_id):
+        return self._call(context, 'get_console_information',
+                          node_id=node_id)
+
+    def set_console_mode(self, context, node_id, enabled):
+        return self._call(context, 'set_console_mode', node_id=node_id,
+                          enabled=enabled)
+
+    def get_supported_indicators(self, context, node_id, component=None):
+        return self._call(context, 'get_supported_indicators',
+                          node_id=node_id, component=component)
+
+    def get_indicator_state(self, context, node_id, component, indicator):
+        return self._call(context, 'get_indicator_state', node_id=node_id,
+                          component=component, indicator=indicator)
+
+    def set_indicator_state(self, context, node_id, component, indicator,
+                            state):
+        return self._call(context, 'set_indicator_state', node_id=node_id,
+                          component=component, indicator=indicator,
+                          state=state)
+
+    def get_virtual_media(self, context, node_id):
+        return self._call(context, 'get_virtual_media', node_id=node_id)
+
+    def attach_virtual_media(self, context, node_id, device_type, image_url,
+                             image_download_source='local'):
+        return self._call(context, 'attach_virtual_media', node_id=node_id,
+                          device_type=device_type, image_url=image_url,
+                          image_download_source=image_download_source)
+
+    def detach_virtual_media(self, context, node_id, device_types=None):
+        return self._call(context, 'detach_virtual_media', node_id=node_id,
+                          device_types=device_types)
+
     def launch_instance(self, context, instance_id):
         return self._call(context, 'launch_instance',
                           instance_id=instance_id)

@@ -28,6 +28,7 @@ from bootflow.common import exception
 from bootflow.common import state_machine
 from bootflow.conf import CONF
 from bootflow.db import api as db_api
+from bootflow.db import node_data
 from bootflow.db import records
 
 LOG = log.getLogger(__name__)
@@ -153,6 +154,8 @@ class TaskManager:
         LOG.error('%s failed on node %s: %s', self.purpose, self.node.uuid,
                   error)
         self.node.last_error = str(error)
+        node_data.record_event(self.node, error, conductor=self.service.host,
+                               context=self.context)
         try:
             new, target = self.fsm.process_event(event, target_state)
             self.node.provision_state = new

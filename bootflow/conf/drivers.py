@@ -17,7 +17,7 @@ _ENABLED_DEFAULTS = {
     'power': ['fake'],
     'raid': ['no-raid', 'fake'],
     'rescue': ['no-rescue', 'fake'],
-    'storage': ['noop'],
+    'storage': ['noop', 'fake'],
     'vendor': ['no-vendor', 'fake'],
 }
 

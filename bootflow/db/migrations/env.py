@@ -1,6 +1,7 @@
 from alembic import context
 
 from bootflow.db import models
+from bootflow.db import node_models  # noqa: F401  (its tables)
 
 
 def run_migrations():

@@ -15,6 +15,7 @@ from oslo_utils import strutils
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conf import CONF
+from bootflow.db import node_data
 from bootflow.drivers import base
 from bootflow.drivers.interfaces import boot
 from bootflow.drivers.interfaces import deploy
@@ -22,6 +23,7 @@ from bootflow.drivers.interfaces import inspect as inspect_iface
 from bootflow.drivers.interfaces import management
 from bootflow.drivers.interfaces import optional
 from bootflow.drivers.interfaces import power
+from bootflow.drivers.modules import fake_data
 
 _MACHINES = {}
 _MACHINES_LOCK = threading.Lock()
@@ -33,7 +35,11 @@ def machine(node):
         return _MACHINES.setdefault(node.uuid, {
             'power': node.power_state or states.POWER_OFF,
             'boot_device': management.PXE, 'persistent': False,
-            'bios': {}, 'raid': {}, 'firmware': [], 'console': False,
+            'bios': {}, 'raid': {}, 'console': False,
+            'firmware': dict(fake_data.FIRMWARE_DEFAULTS),
+            'boot_mode': node.boot_mode or 'uefi',
+            'secure_boot': bool(node.secure_boot), 'vmedia': {},
+            'indicators': {},
         })
 
 
@@ -137,6 +143,73 @@ class FakeManagement(_Fake, management.ManagementInterface):
     def inject_nmi(self, task):
         delay(task, 'management')
 
+    def get_boot_mode(self, task):
+        return machine(task.node)['boot_mode']
+
+    def set_boot_mode(self, task, mode):
+        if mode not in management.BOOT_MODES:
+            raise exception.InvalidParameterValue(
+                err='Invalid boot mode %s specified.' % mode)
+        delay(task, 'management')
+        machine(task.node)['boot_mode'] = mode
+
+    def get_secure_boot_state(self, task):
+        return machine(task.node)['secure_boot']
+
+    def set_secure_boot_state(self, task, state):
+        if state and machine(task.node)['boot_mode'] != 'uefi':
+            raise exception.DriverOperationError(
+                err='Secure boot needs UEFI boot mode on node %s'
+                    % task.node.uuid)
+        delay(task, 'management')
+        machine(task.node)['secure_boot'] = bool(state)
+
+    def get_supported_indicators(self, task, component=None):
+        return {c: dict(names) for c, names in fake_data.INDICATORS.items()
+                if component in (None, c)}
+
+    def _indicator(self, component, indicator):
+        names = fake_data.INDICATORS.get(component)
+        if names is None:
+            raise exception.InvalidParameterValue(
+                err='Invalid component %s specified.' % component)
+        if indicator not in names:
+            raise exception.InvalidParameterValue(
+                err='Invalid indicator %s specified.' % indicator)
+        return names[indicator]
+
+    def get_indicator_state(self, task, component, indicator):
+        self._indicator(component, indicator)
+        return machine(task.node)['indicators'].get(
+            '%s@%s' % (indicator, component), 'off')
+
+    def set_indicator_state(self, task, component, indicator, state):
+        spec = self._indicator(component, indicator)
+        if spec['readonly']:
+            raise exception.InvalidParameterValue(
+                err='Indicator %s of component %s is read-only.'
+                    % (indicator, component))
+        if state not in spec['states']:
+            raise exception.InvalidParameterValue(
+                err='Invalid state %s for indicator %s; expected one of: '
+                    '%s' % (state, indicator, ', '.join(spec['states'])))
+        delay(task, 'management')
+        machine(task.node)['indicators'][
+            '%s@%s' % (indicator, component)] = state
+
+    def get_virtual_media(self, task):
+        return fake_data.virtual_media(machine(task.node)['vmedia'])
+
+    def attach_virtual_media(self, task, device_type, image_url):
+        delay(task, 'management')
+        machine(task.node)['vmedia'][device_type] = image_url
+
+    def detach_virtual_media(self, task, device_types=None):
+        delay(task, 'management')
+        attached = machine(task.node)['vmedia']
+        for device in list(device_types or attached):
+            attached.pop(device, None)
+
 
 class FakeBoot(_Fake, boot.BootInterface):
     def prepare_ramdisk(self, task, ramdisk_params):
@@ -176,9 +249,14 @@ class FakeDeploy(_Fake, deploy.DeployInterface):
 
 class FakeInspect(_Fake, inspect_iface.InspectInterface):
     def inspect_hardware(self, task):
+        """Done at once, the inventory stored as an agent would report
+        it, unless the node asks to wait for a (simulated) ramdisk."""
         delay(task, 'inspect')
         if waits_for_callback(task, 'inspect'):
             return states.INSPECTWAIT
+        inventory, plugin_data = fake_data.inventory(
+            task.node, task.ports, machine(task.node)['boot_mode'])
+        node_data.store_inventory(task.node.id, inventory, plugin_data)
         return states.MANAGEABLE
 
 
@@ -190,14 +268,18 @@ class FakeBIOS(_Fake, optional.BIOSInterface):
         delay(task, 'bios')
         machine(task.node)['bios'].update(
             {s['name']: s['value'] for s in settings})
+        node_data.set_bios_settings(task.node.id, settings)
 
     @base.clean_step(priority=0)
     def factory_reset(self, task):
         delay(task, 'bios')
         machine(task.node)['bios'].clear()
+        node_data.delete_bios_settings(task.node.id)
 
     def cache_bios_settings(self, task):
-        pass
+        node_data.set_bios_settings(
+            task.node.id, fake_data.bios_settings(machine(task.node)['bios']),
+            replace=True)
 
 
 class FakeRAID(_Fake, optional.RAIDInterface):
@@ -222,10 +304,19 @@ class FakeFirmware(_Fake, optional.FirmwareInterface):
                      'required': True}})
     def update(self, task, settings):
         delay(task, 'firmware')
-        machine(task.node)['firmware'] = list(settings)
+        versions = machine(task.node)['firmware']
+        flashed = {s['component']: fake_data.flashed_version(s)
+                   for s in settings if s.get('component')}
+        versions.update(flashed)
+        node_data.store_firmware_components(
+            task.node.id, fake_data.firmware_components(task.node.uuid,
+                                                        flashed),
+            flashed=True)
 
     def cache_firmware_components(self, task):
-        pass
+        node_data.store_firmware_components(
+            task.node.id, fake_data.firmware_components(
+                task.node.uuid, machine(task.node)['firmware']))
 
 
 class FakeConsole(_Fake, optional.ConsoleInterface):
@@ -253,3 +344,8 @@ class FakeRescue(_Fake, optional.RescueInterface):
 
 class FakeVendor(_Fake, optional.VendorInterface):
     pass
+
+
+class FakeStorage(_Fake, optional.StorageInterface):
+    """Volumes that attach and detach instantly; the node still boots
+    from its local disk."""

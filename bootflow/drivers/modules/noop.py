@@ -35,6 +35,7 @@ class NoBIOS(_Null, optional.BIOSInterface):
 class NoRAID(_Null, optional.RAIDInterface):
     create_configuration = _unsupported('raid')
     delete_configuration = _unsupported('raid')
+    validate_raid_config = _unsupported('raid')
 
 
 class NoFirmware(_Null, optional.FirmwareInterface):

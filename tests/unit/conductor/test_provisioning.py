@@ -97,7 +97,7 @@ def test_power_action(service):
 
 
 def test_validate_reports_each_interface(service):
-    node = make_node()
+    node = make_node(console_interface='no-console')
     result = service.manager.validate_driver_interfaces(None, node['id'])
     assert result['power'] == {'result': True}
     assert result['console']['result'] is False
