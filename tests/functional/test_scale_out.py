@@ -161,9 +161,9 @@ def _short(cluster, host):
     return host[len(cluster.prefix):] if host else host
 
 
-def _alive(cluster):
+def _alive(cluster, api='a1'):
     return {_short(cluster, c['hostname']): c['alive']
-            for c in cluster.get('a1', '/v1/conductors')['conductors']}
+            for c in cluster.get(api, '/v1/conductors')['conductors']}
 
 
 def _nodes(cluster, api='a1'):
@@ -204,8 +204,10 @@ def test_two_conductors_survive_a_kill(cluster):
     cluster.start('c2', 'conductor')
     cluster.start('a1', 'api', ft._free_port())
     cluster.start('a2', 'api', ft._free_port())
-    ft.wait_for(lambda: _alive_or_none(cluster) == {'c1': True, 'c2': True},
-                timeout=60, message='both conductors alive')
+    # both APIs must answer, not only the one _alive asks
+    ft.wait_for(lambda: _alive_or_none(cluster) == {'c1': True, 'c2': True}
+                and _alive_or_none(cluster, 'a2') is not None,
+                timeout=60, message='both conductors alive, both APIs up')
 
     names = ['so-%02d' % i for i in range(NODES)]
     for i, name in enumerate(names):
@@ -255,8 +257,8 @@ def test_two_conductors_survive_a_kill(cluster):
     _wait_all(cluster, back[:5], {'available'})
 
 
-def _alive_or_none(cluster):
+def _alive_or_none(cluster, api='a1'):
     try:
-        return _alive(cluster)
+        return _alive(cluster, api)
     except (requests.RequestException, AssertionError):
         return None

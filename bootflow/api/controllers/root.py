@@ -29,7 +29,10 @@ def v1(req):
            'media_types': {'base': 'application/json',
                            'type': 'application/vnd.openstack.ironic.v1+json'}}
     for resource, since in (('nodes', 1), ('ports', 1), ('drivers', 1),
-                            ('conductors', 49)):
+                            ('chassis', 1), ('portgroups', 23), ('volume', 32),
+                            ('conductors', 49),
+                            ('events', 54), ('deploy_templates', 55),
+                            ('runbooks', 92), ('inspection_rules', 96)):
         if req.allows(since):
             doc[resource] = [
                 {'href': '%s/v1/%s/' % (base, resource), 'rel': 'self'},
