@@ -1,6 +1,7 @@
 """Links, pagination and value formatting shared by the controllers."""
 
 import datetime
+import re
 import urllib.parse
 
 from oslo_utils import strutils
@@ -124,7 +125,39 @@ def select_fields(req, table, unselectable=(),
     return fields
 
 
+MAC_RE = re.compile(r'^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$')
+
+
+def normalize_mac(address, field='address'):
+    """MACs are stored lower-case with colons, whatever the client sent,
+    so uniqueness and look-ups do not depend on spelling."""
+    if not isinstance(address, str) or not MAC_RE.match(address):
+        raise exception.InvalidParameterValue(
+            err='Expected valid MAC address for %s: %s' % (field, address))
+    return address.lower().replace('-', ':')
+
+
+def versioned_sort(req, field_version, unsortable, sortable):
+    """``sort_key``/``sort_dir`` for a resource whose fields have versions:
+    a key newer than the request is 406, a key that is not a column 400."""
+    key = req.GET.get('sort_key', 'id')
+    since = field_version.get(key)
+    if since is not None and not req.allows(since):
+        raise exception.FieldNotAcceptable()
+    if key in unsortable:
+        raise exception.InvalidParameterValue(
+            err='The sort_key value %s is an invalid field for sorting'
+                % key)
+    return parse_sort(req, sortable)
+
+
 def parse_strict_bool(name, value):
+    """A query flag the way Ironic reads one: anything but the usual
+    spellings of true and false is a 400 naming the parameter.
+    Booleans already decoded from a JSON body pass through."""
+    if value is None or isinstance(value, bool):
+        return value
+
     """A query flag the way Ironic reads one: anything but the usual
     spellings of true and false is a 400 naming the parameter."""
     if value is None:

@@ -41,28 +41,29 @@ def _run(task, action, error_format, event_type=None, **kwargs):
     return True
 
 
-def change_boot_mode(task, mode):
-    management = task.driver.management
-    if _current(management.get_boot_mode, task) != mode:
-        ok = _run(task, lambda t, target: management.set_boot_mode(
-            t, target), "Failed to change boot mode to '%(target)s': "
-            "%(exc)s", target=mode)
+def _change(task, field, getter, setter, value, what):
+    """Set a management setting unless the hardware already has it, then
+    mirror it on the node (boot_mode, secure_boot)."""
+    if _current(getter, task) != value:
+        ok = _run(task, lambda t, target: setter(t, target),
+                  "Failed to change %s to '%%(target)s': %%(exc)s" % what,
+                  target=value)
         if not ok:
             return
-    task.node.boot_mode = mode
+    setattr(task.node, field, value)
     task.node.save()
+
+
+def change_boot_mode(task, mode):
+    management = task.driver.management
+    _change(task, 'boot_mode', management.get_boot_mode,
+            management.set_boot_mode, mode, 'boot mode')
 
 
 def change_secure_boot(task, enabled):
     management = task.driver.management
-    if _current(management.get_secure_boot_state, task) != enabled:
-        ok = _run(task, lambda t, target: management.set_secure_boot_state(
-            t, target), "Failed to change secure_boot state to '%(target)s':"
-            " %(exc)s", target=enabled)
-        if not ok:
-            return
-    task.node.secure_boot = enabled
-    task.node.save()
+    _change(task, 'secure_boot', management.get_secure_boot_state,
+            management.set_secure_boot_state, enabled, 'secure_boot state')
 
 
 def _current(getter, task):

@@ -4,7 +4,6 @@ validation, traits and VIFs."""
 
 import re
 
-from oslo_utils import strutils
 from oslo_utils import uuidutils
 
 from bootflow.api import collection
@@ -393,17 +392,6 @@ def _require_boot_mode_api(req):
             '1.%d' % minor)
 
 
-def parse_boolean(name, value):
-    """A JSON boolean or its usual spellings ("true", "off", ...)."""
-    if value is None or isinstance(value, bool):
-        return value
-    try:
-        return strutils.bool_from_string(value, strict=True)
-    except ValueError as e:
-        raise exception.InvalidParameterValue(err='Invalid %s: %s'
-                                              % (name, e))
-
-
 BOOT_MODES = ('bios', 'uefi')
 TARGET_SCHEMA = {'type': 'object', 'properties': {'target': {}},
                  'additionalProperties': False}
@@ -433,7 +421,7 @@ def set_secure_boot(req, node_ident):
     _require_boot_mode_api(req)
     body = req.json_body_or_error()
     validate_named(TARGET_SCHEMA, body, 'body')
-    target = parse_boolean('target', body.get('target'))
+    target = collection.parse_strict_bool('target', body.get('target'))
     if target not in (True, False):
         raise exception.InvalidParameterValue(
             err='Invalid secure_boot %s requested for node. Allowed '
@@ -488,7 +476,7 @@ def set_console(req, node_ident):
         raise exception.MissingParameterValue(
             err='Missing mandatory parameter: enabled')
     validate_named(CONSOLE_SCHEMA, body, 'body')
-    enabled = parse_boolean('enabled', body['enabled'])
+    enabled = collection.parse_strict_bool('enabled', body['enabled'])
     rpc().set_console_mode(req.context, node['id'], enabled)
     return wsgi.Response(None, 202,
                          _states_location(req, node_ident, '/console'))

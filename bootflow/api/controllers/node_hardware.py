@@ -36,7 +36,7 @@ def _query(req, schema, lists=('fields',), flags=('detail',)):
         if key in lists:
             value = [v.strip() for v in value.split(',') if v.strip()]
         elif key in flags:
-            value = node_actions.parse_boolean(key, value)
+            value = collection.parse_strict_bool(key, value)
         doc[key] = value
     validation.validate(schema, doc)
     if doc.get('detail') and doc.get('fields') is not None:

@@ -5,7 +5,6 @@ from oslo_utils import uuidutils
 
 from bootflow.api import collection
 from bootflow.api import versions
-from bootflow.api.controllers import node_actions
 from bootflow.api.controllers import nodes
 from bootflow.common import exception
 from bootflow.db import node_data
@@ -46,8 +45,8 @@ def _marker(req):
 def list_history(req, node_ident):
     req.require_version(SINCE)
     node = nodes.get_node_or_404(req, node_ident)
-    detail = bool(node_actions.parse_boolean('detail',
-                                             req.GET.get('detail')))
+    detail = bool(collection.parse_strict_bool('detail',
+                                               req.GET.get('detail')))
     limit = collection.parse_limit(req)
     sort_key = req.GET.get('sort_key', 'created_at')
     sort_dir = req.GET.get('sort_dir', 'asc')

@@ -187,15 +187,9 @@ def _filters(req):
 
 
 def _sort(req):
-    key = req.GET.get('sort_key', 'id')
-    since = versions.NODE_FIELD_VERSION.get(key)
-    if since is not None and not req.allows(since):
-        raise exception.FieldNotAcceptable()
-    if key in node_view.UNSORTABLE:
-        raise exception.InvalidParameterValue(
-            err='The sort_key value %s is an invalid field for sorting'
-                % key)
-    return collection.parse_sort(req, node_view.SORTABLE)
+    return collection.versioned_sort(req, versions.NODE_FIELD_VERSION,
+                                     node_view.UNSORTABLE,
+                                     node_view.SORTABLE)
 
 
 def _list_fields(req, detail_endpoint):

@@ -10,8 +10,8 @@ endpoints and the port group endpoints enforce the same ones.
 import re
 
 import sqlalchemy as sa
-from oslo_utils import strutils
 
+from bootflow.api import collection
 from bootflow.api import resource
 from bootflow.api import validation
 from bootflow.api import versions
@@ -32,7 +32,6 @@ DEFAULT_MODE = 'active-backup'
 # A node's ports may be regrouped only while the node is not in use.
 _REGROUP_STATES = (states.ENROLL, states.INSPECTING, states.INSPECTWAIT,
                    states.MANAGEABLE)
-_MAC_RE = re.compile(r'^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$')
 _VIF_KEY = 'tenant_vif_port_id'
 
 SCHEMAS = {
@@ -51,23 +50,6 @@ SCHEMAS = {
     'extra': validation.nullable(validation.DICT),
     'internal_info': validation.DICT,
 }
-
-
-def normalize_mac(address):
-    if not isinstance(address, str) or not _MAC_RE.match(address):
-        raise exception.InvalidParameterValue(
-            err='Expected valid MAC address for address: %s' % (address,))
-    return address.lower().replace('-', ':')
-
-
-def _boolean(name, value):
-    if value is None or isinstance(value, bool):
-        return value
-    try:
-        return strutils.bool_from_string(value, strict=True)
-    except ValueError as e:
-        raise exception.InvalidParameterValue(
-            err='Invalid %s: %s' % (name, e))
 
 
 # -- lookups -----------------------------------------------------------------
@@ -185,10 +167,11 @@ def _conflict(text, values):
 
 def _prepare(req, values, row):
     if values.get('address') is not None:
-        values['address'] = normalize_mac(values['address'])
+        values['address'] = collection.normalize_mac(values['address'])
     if 'standalone_ports_supported' in values:
-        standalone = _boolean('standalone_ports_supported',
-                              values['standalone_ports_supported'])
+        standalone = collection.parse_strict_bool(
+            'standalone_ports_supported',
+            values['standalone_ports_supported'])
         values['standalone_ports_supported'] = \
             True if standalone is None else standalone
     if row is None:

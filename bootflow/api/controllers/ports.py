@@ -21,7 +21,6 @@ from bootflow.common import states
 from bootflow.db import api as db_api
 
 SWITCHES = versions.SWITCHES
-_MAC_RE = re.compile(r'^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$')
 _DATAPATH_RE = re.compile(r'^[0-9a-f]{16}$')
 _DICT_FIELDS = ('extra', 'local_link_connection', 'internal_info')
 _COLUMNS = set(db_api.PORTS.c.keys())
@@ -92,19 +91,12 @@ _PATCH_ALLOWED = ('address', 'extra', 'is_smartnic', 'local_link_connection',
                   'vendor', 'category', 'available_for_dynamic_portgroup')
 
 
-def normalize_mac(address, field='address'):
-    if not isinstance(address, str) or not _MAC_RE.match(address):
-        raise exception.InvalidParameterValue(
-            err='Expected valid MAC address for %s: %s' % (field, address))
-    return address.lower().replace('-', ':')
-
-
 def _normalize_switch_id(llc):
     """A switch is named by its MAC or its 16-digit OpenFlow datapath."""
     switch = (llc or {}).get('switch_id')
     if switch is None:
         return
-    if _MAC_RE.match(switch):
+    if collection.MAC_RE.match(switch):
         llc['switch_id'] = switch.lower().replace('-', ':')
     elif _DATAPATH_RE.match(switch.lower()):
         llc['switch_id'] = switch.lower()
@@ -194,16 +186,9 @@ def _list_fields(req, detail_endpoint):
 
 
 def _sort(req):
-    key = req.GET.get('sort_key', 'id')
-    since = versions.PORT_FIELD_VERSION.get(key)
-    if since is not None and not req.allows(since):
-        raise exception.FieldNotAcceptable()
-    if key in versions.PORT_UNSORTABLE:
-        raise exception.InvalidParameterValue(
-            err='The sort_key value %s is an invalid field for sorting'
-                % key)
-    return collection.parse_sort(
-        req, _COLUMNS - versions.PORT_UNSORTABLE)
+    return collection.versioned_sort(
+        req, versions.PORT_FIELD_VERSION, versions.PORT_UNSORTABLE,
+        _COLUMNS - versions.PORT_UNSORTABLE)
 
 
 def _node_ids_where(**filters):
@@ -242,7 +227,7 @@ def _filters(req, node, group=None):
     if node is not None:
         filters['node_id'] = node['id']
     if query.get('address'):
-        filters['address'] = normalize_mac(query['address'])
+        filters['address'] = collection.normalize_mac(query['address'])
     if query.get('shard'):
         shards = [s.strip() for s in query['shard'].split(',') if s.strip()]
         filters['node_ids'] = _node_ids_where(shard=shards)
@@ -341,7 +326,7 @@ def _check_values(doc):
         if value is not None and not uuidutils.is_uuid_like(value):
             raise exception.InvalidParameterValue(
                 err='Expected UUID for %s: %s' % (key, value))
-    doc['address'] = normalize_mac(doc.get('address'))
+    doc['address'] = collection.normalize_mac(doc.get('address'))
     _normalize_switch_id(doc.get('local_link_connection'))
     llc = doc.get('local_link_connection') or {}
     if doc.get('is_smartnic') and not (llc.get('port_id') and
