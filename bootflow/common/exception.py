@@ -351,3 +351,17 @@ class VolumeTargetBootIndexAlreadyExists(Conflict):
 class InvalidInput(Invalid):
     _msg_fmt = ("Invalid input for field/attribute %(fieldname)s. Value: "
                 "'%(value)s'. %(msg)s")
+
+
+class ImageDownloadFailed(BootflowException):
+    _msg_fmt = 'Failed to download image %(image_href)s, reason: %(reason)s'
+
+
+class ImageChecksumError(BootflowException):
+    _msg_fmt = ('Checksum mismatch for image %(image_href)s: expected '
+                '%(expected)s, got %(actual)s.')
+
+
+class ImageRefValidationFailed(Invalid):
+    _msg_fmt = ('Validation of image href %(image_href)s failed, reason: '
+                '%(reason)s')
