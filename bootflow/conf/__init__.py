@@ -10,6 +10,7 @@ from bootflow.conf import api
 from bootflow.conf import conductor
 from bootflow.conf import database
 from bootflow.conf import default
+from bootflow.conf import dhcp
 from bootflow.conf import drivers
 from bootflow.conf import fake
 from bootflow.conf import instances
@@ -23,3 +24,4 @@ conductor.register_opts(CONF)
 database.register_opts(CONF)
 fake.register_opts(CONF)
 instances.register_opts(CONF)
+dhcp.register_opts(CONF)

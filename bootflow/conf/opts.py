@@ -10,6 +10,7 @@ from bootflow.conf import api
 from bootflow.conf import conductor
 from bootflow.conf import database
 from bootflow.conf import default
+from bootflow.conf import dhcp
 from bootflow.conf import drivers
 from bootflow.conf import fake
 from bootflow.conf import instances
@@ -21,6 +22,8 @@ def list_opts():
         ('api', api.opts),
         ('conductor', conductor.opts),
         ('database', database.opts),
+        ('dhcp', dhcp.opts_dhcp),
+        ('dnsmasq', dhcp.opts_dnsmasq),
         ('fake', fake.opts),
         ('instances', instances.opts),
     ]
