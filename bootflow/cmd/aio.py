@@ -6,6 +6,7 @@ fake-hardware enabled, the API on port 6385. It migrates its database on
 start, so a fresh machine needs no separate set-up step.
 """
 
+import os
 import signal
 import threading
 
@@ -36,6 +37,24 @@ def run_until_signalled(stop):
     stop()
 
 
+def _start_boot_file_server():
+    """Nodes fetch kernels, ramdisks and boot scripts from http_root;
+    the all-in-one serves it itself unless the operator's web server
+    does."""
+    if not CONF.deploy.http_server_enabled:
+        return None
+    from bootflow.images import http_server
+    os.makedirs(CONF.deploy.http_root, exist_ok=True)
+    server = http_server.make_server(CONF.deploy.http_root,
+                                     CONF.deploy.http_server_host,
+                                     CONF.deploy.http_server_port)
+    server.start()
+    LOG.info('Boot files of %s served on http://%s:%d/',
+             CONF.deploy.http_root, CONF.deploy.http_server_host,
+             server.port)
+    return server
+
+
 def main(argv=None):
     service.prepare(argv, default_config_files=[])
     if CONF.rpc_transport == 'oslo' and CONF.get_location(
@@ -49,6 +68,7 @@ def main(argv=None):
     conductor.start(with_rpc=CONF.rpc_transport == 'oslo')
     if CONF.rpc_transport == 'none':
         rpcapi.set_local_manager(conductor.manager)
+    boot_files = _start_boot_file_server()
     api = api_server.make_server()
     api.prepare()
     service.tune_gc()
@@ -59,6 +79,8 @@ def main(argv=None):
 
     def stop():
         api.stop()
+        if boot_files is not None:
+            boot_files.stop()
         conductor.stop()
         rpc.cleanup()
 

@@ -18,6 +18,7 @@ from bootflow.conductor import periodics
 from bootflow.conductor import power
 from bootflow.conf import CONF
 from bootflow.db import api as db_api
+from bootflow.drivers.modules.netboot import sources
 
 LOG = log.getLogger(__name__)
 
@@ -81,6 +82,10 @@ class ConductorService:
             self._start_loop('power sync',
                              CONF.conductor.sync_power_state_interval,
                              lambda: power.sync_power_states(self))
+        if CONF.pxe.image_cache_clean_interval > 0:
+            self._start_loop('image cache clean-up',
+                             CONF.pxe.image_cache_clean_interval,
+                             sources.clean_image_cache)
         LOG.info('Conductor %s started with hardware types %s', self.host,
                  ', '.join(sorted(self.catalog.hardware_types)))
 

@@ -14,6 +14,7 @@ from bootflow.conf import dhcp
 from bootflow.conf import drivers
 from bootflow.conf import fake
 from bootflow.conf import instances
+from bootflow.conf import netboot
 
 CONF = cfg.CONF
 
@@ -24,4 +25,5 @@ conductor.register_opts(CONF)
 database.register_opts(CONF)
 fake.register_opts(CONF)
 instances.register_opts(CONF)
+netboot.register_opts(CONF)
 dhcp.register_opts(CONF)

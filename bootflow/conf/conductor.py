@@ -54,6 +54,17 @@ opts = [
     cfg.IntOpt('rescue_callback_timeout', default=1800, min=0,
                help='Seconds a node may stay in "rescue wait" before its '
                     'rescue fails; 0 waits forever.'),
+    cfg.StrOpt('api_url',
+               help='URL of the bootflow API that ramdisks and installers '
+                    'call back, put on their kernel command line. Unset: '
+                    'http://<my_ip>:<[api]port>.'),
+    cfg.ListOpt('file_url_allowed_paths',
+                default=['/var/lib/bootflow', '/shared/html',
+                         '/opt/cache/files'],
+                help='Directories file:// image sources (kernels, '
+                     'ramdisks, ISOs) may come from; any other local path '
+                     'is refused, so a node owner cannot read the '
+                     'conductor\'s files.'),
 ]
 
 opt_group = cfg.OptGroup('conductor', title='Conductor options')

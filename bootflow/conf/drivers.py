@@ -7,9 +7,9 @@ INTERFACE_KINDS = ('bios', 'boot', 'console', 'deploy', 'firmware', 'inspect',
 
 _ENABLED_DEFAULTS = {
     'bios': ['no-bios', 'fake'],
-    'boot': ['fake'],
+    'boot': ['fake', 'ipxe', 'pxe', 'http', 'grub-iso'],
     'console': ['no-console', 'fake'],
-    'deploy': ['fake'],
+    'deploy': ['fake', 'netinstall'],
     'firmware': ['no-firmware', 'fake'],
     'inspect': ['no-inspect', 'fake'],
     'management': ['fake', 'noop'],

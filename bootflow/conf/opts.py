@@ -14,18 +14,22 @@ from bootflow.conf import dhcp
 from bootflow.conf import drivers
 from bootflow.conf import fake
 from bootflow.conf import instances
+from bootflow.conf import netboot
 
 
 def list_opts():
     return [
-        ('DEFAULT', default.opts + drivers.opts),
+        ('DEFAULT', default.opts + drivers.opts + netboot.default_opts),
         ('api', api.opts),
         ('conductor', conductor.opts),
         ('database', database.opts),
+        ('deploy', netboot.deploy_opts),
         ('dhcp', dhcp.opts_dhcp),
         ('dnsmasq', dhcp.opts_dnsmasq),
         ('fake', fake.opts),
         ('instances', instances.opts),
+        ('netinstall', netboot.netinstall_opts),
+        ('pxe', netboot.pxe_opts),
     ]
 
 

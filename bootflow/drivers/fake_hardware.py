@@ -10,9 +10,9 @@ class FakeHardware(hardware_type.AbstractHardwareType):
     """
 
     supported_bios_interfaces = ['fake', 'no-bios']
-    supported_boot_interfaces = ['fake']
+    supported_boot_interfaces = ['fake', 'ipxe', 'pxe', 'http', 'grub-iso']
     supported_console_interfaces = ['fake', 'no-console']
-    supported_deploy_interfaces = ['fake']
+    supported_deploy_interfaces = ['fake', 'netinstall']
     supported_firmware_interfaces = ['fake', 'no-firmware']
     supported_inspect_interfaces = ['fake', 'no-inspect']
     supported_management_interfaces = ['fake', 'noop']

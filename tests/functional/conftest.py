@@ -356,7 +356,14 @@ def _write_config(workdir, port, connection, extra=None,
                   host=CONDUCTOR_HOST):
     conf = workdir / 'bootflow.conf'
     sections = ''
-    for section, options in (extra or {}).items():
+    extra = dict(extra or {})
+    # The boot file server of every service binds a loopback port of its
+    # own, so parallel services never collide on the default 8088.
+    deploy = dict(extra.get('deploy') or {})
+    deploy.setdefault('http_server_host', '127.0.0.1')
+    deploy.setdefault('http_server_port', str(_free_port()))
+    extra['deploy'] = deploy
+    for section, options in extra.items():
         sections += '[%s]\n' % section
         sections += ''.join('%s = %s\n' % item for item in options.items())
         sections += '\n'

@@ -228,6 +228,16 @@ class FakeBoot(_Fake, boot.BootInterface):
 
 
 class FakeDeploy(_Fake, deploy.DeployInterface):
+    """Writes nothing, but boots the node as a real deploy would: the
+    boot interface's ramdisk config first, so fake-hardware with a real
+    boot interface (ipxe, pxe, ...) network-boots a real machine."""
+
+    def prepare(self, task):
+        task.driver.boot.prepare_ramdisk(task, {})
+
+    def clean_up(self, task):
+        task.driver.boot.clean_up_ramdisk(task)
+
     @base.deploy_step(priority=100)
     def deploy(self, task):
         delay(task, 'deploy')
