@@ -45,9 +45,17 @@ def _start_boot_file_server():
         return None
     from bootflow.images import http_server
     os.makedirs(CONF.deploy.http_root, exist_ok=True)
-    server = http_server.make_server(CONF.deploy.http_root,
-                                     CONF.deploy.http_server_host,
-                                     CONF.deploy.http_server_port)
+    try:
+        server = http_server.make_server(CONF.deploy.http_root,
+                                         CONF.deploy.http_server_host,
+                                         CONF.deploy.http_server_port)
+    except OSError as e:
+        raise SystemExit(
+            'Cannot serve boot files on %s:%d: %s. Set [deploy]'
+            'http_server_port, or http_server_enabled = false when another '
+            'web server serves %s.' % (
+                CONF.deploy.http_server_host, CONF.deploy.http_server_port,
+                e.strerror or e, CONF.deploy.http_root))
     server.start()
     LOG.info('Boot files of %s served on http://%s:%d/',
              CONF.deploy.http_root, CONF.deploy.http_server_host,
@@ -63,12 +71,12 @@ def main(argv=None):
         # itself in-process unless the operator names a broker.
         CONF.set_default('transport_url', 'fake://')
     service.ensure_schema()
+    boot_files = _start_boot_file_server()
     rpc.init()
     conductor = conductor_service.ConductorService()
     conductor.start(with_rpc=CONF.rpc_transport == 'oslo')
     if CONF.rpc_transport == 'none':
         rpcapi.set_local_manager(conductor.manager)
-    boot_files = _start_boot_file_server()
     api = api_server.make_server()
     api.prepare()
     service.tune_gc()

@@ -7,6 +7,7 @@ import pathlib
 
 import pytest
 
+from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conductor import periodics
 from bootflow.db import api as db_api
@@ -108,3 +109,49 @@ def test_failed_deploy_removes_the_ramdisk_config(service, netboot):
     assert not (netboot / 'http' / SCRIPT).exists()
     assert not (netboot / 'http' / node['uuid']).exists()
     assert 'netboot_files' not in row['driver_internal_info']
+
+
+def test_netinstall_boots_the_installer_then_its_disk(service, netboot,
+                                                      conf):
+    """The installer comes from the pre-seeded cache, with the repository
+    and kickstart on its command line; its call-back ends the deploy."""
+    cache = netboot / 'netinstall' / 'rocky' / '9' / 'x86_64'
+    cache.mkdir(parents=True)
+    (cache / 'kernel').write_bytes(b'installer kernel')
+    (cache / 'initrd').write_bytes(b'installer initrd')
+    conf.set_override('cache_dir', str(netboot / 'netinstall'),
+                      'netinstall')
+    repo = 'http://mirror.internal/rocky/9/BaseOS/x86_64/os'
+    node = _node(netboot)
+    db_api.update_node(node['id'], {
+        'deploy_interface': 'netinstall',
+        'instance_info': {'netinstall_distro': 'rocky',
+                          'netinstall_release': '9',
+                          'netinstall_repo': repo,
+                          'netinstall_config': 'http://cfg.internal/ks'}})
+    service.manager.do_provisioning_action(None, node['id'], 'deploy')
+    row = wait_state(node['id'], states.DEPLOYWAIT)
+    assert row['power_state'] == states.POWER_ON
+    script = _script(netboot)
+    assert 'inst.repo=%s inst.ks=http://cfg.internal/ks bootflow_node=%s' \
+        % (repo, node['uuid']) in script
+    assert (netboot / 'http' / node['uuid'] / 'installer_kernel') \
+        .read_bytes() == b'installer kernel'
+    service.manager.heartbeat(None, node['id'], 'http://127.0.0.1:9')
+    wait_state(node['id'], states.ACTIVE)
+    _assert_local(netboot, node)
+
+
+def test_netinstall_refuses_an_unknown_distribution(service, netboot):
+    node = _node(netboot)
+    db_api.update_node(node['id'], {
+        'deploy_interface': 'netinstall',
+        'instance_info': {'netinstall_distro': 'plan9',
+                          'netinstall_release': '4',
+                          'netinstall_repo': 'http://m/plan9'}})
+    with pytest.raises(exception.InvalidParameterValue, match='plan9'):
+        service.manager.do_provisioning_action(None, node['id'], 'deploy')
+    row = db_api.get_node(node['id'])
+    assert row['provision_state'] == states.AVAILABLE
+    assert row['reservation'] is None
+    assert not (netboot / 'http' / node['uuid']).exists()
