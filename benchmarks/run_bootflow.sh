@@ -41,6 +41,10 @@ port = $PORT
 
 [database]
 connection = sqlite:///$WORK/bootflow.sqlite
+
+# API figures only: no boot file server on a shared port
+[deploy]
+http_server_enabled = false
 EOF
 if [ -n "${BENCH_CONF_EXTRA:-}" ]; then
     printf '%s\n' "$BENCH_CONF_EXTRA" >> "$WORK/bootflow.conf"

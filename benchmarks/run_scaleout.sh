@@ -215,6 +215,9 @@ write_conf() {   # file host
         echo
         echo "[database]"
         echo "connection = $DB_URL"
+        echo
+        echo "[deploy]"
+        echo "http_server_enabled = false"
         if [ -n "${CONF_EXTRA:-}" ]; then
             echo
             printf '%s\n' "$CONF_EXTRA"

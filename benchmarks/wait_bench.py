@@ -115,7 +115,8 @@ class Service:
                  '[api]', 'host_ip = 127.0.0.1',
                  'port = ' + self.endpoint.rsplit(':', 1)[1], '[database]',
                  'connection = sqlite:///%s/bootflow.sqlite' % self.work,
-                 '[conductor]', 'sync_power_state_interval = 0']
+                 '[conductor]', 'sync_power_state_interval = 0',
+                 '[deploy]', 'http_server_enabled = false']
         with open(self.conf, 'w') as f:
             f.write('\n'.join(lines + list(extra_conf)) + '\n')
 
