@@ -1,5 +1,8 @@
 """What the test machine boots: a Debian kernel, a tiny initrd, a disk.
 
+(And, for the ``pxe`` boot interface, the lpxelinux boot loader from the
+Debian packages an operator installs for it.)
+
 The kernel is a real Debian kernel, taken from the package archive with
 ``apt-get download`` (never installed) and cached, so repeated runs do not
 download again.  The initrd and the disk's boot sector are built here, so
@@ -343,3 +346,35 @@ def build_disk(dest, size_mib=1, message=DISK_MARKER):
         disk.write(sector)
         disk.truncate(size_mib * 1024 * 1024)
     return Path(dest)
+
+
+# --------------------------------------------------------------------------
+# lpxelinux: the BIOS PXE boot loader the ``pxe`` boot interface writes for
+# --------------------------------------------------------------------------
+
+# What an operator copies into [pxe]tftp_root, and the package of each.
+PXELINUX_FILES = (
+    ('lpxelinux.0', Path('/usr/lib/PXELINUX/lpxelinux.0'), 'pxelinux'),
+    ('ldlinux.c32', Path('/usr/lib/syslinux/modules/bios/ldlinux.c32'),
+     'syslinux-common'),
+)
+
+
+def install_pxelinux(tftp_root):
+    """Copy lpxelinux.0 and ldlinux.c32 into tftp_root, as an operator does.
+
+    lpxelinux (not pxelinux.0) because only it speaks HTTP, and bootflow
+    sends kernels and initrds over HTTP only.  Unavailable names the
+    Debian package of a missing file.
+    """
+    missing = ['%s (package %s)' % (source, package)
+               for _, source, package in PXELINUX_FILES
+               if not source.is_file()]
+    if missing:
+        raise Unavailable('no %s: install pxelinux and syslinux-common'
+                          % ', '.join(missing))
+    tftp_root = Path(tftp_root)
+    tftp_root.mkdir(parents=True, exist_ok=True)
+    for name, source, _ in PXELINUX_FILES:
+        shutil.copyfile(source, tftp_root / name)
+    return tftp_root

@@ -2,11 +2,13 @@
 
 The guest runs under TCG (this CI has no usable KVM), with QEMU's user
 network restricted (``restrict=on``): it gets slirp's DHCP and a TFTP
-directory holding only the tiny iPXE bootstrap script, and it can reach
-one address, ``10.0.2.100:80``, which QEMU relays (``relay.py``, one
-process per connection) to an HTTP server on 127.0.0.1.  iPXE and
-SeaBIOS print only to the (absent) VGA, so what the tests can see is the
-serial port: the kernel, the initrd and the disk's boot sector.
+directory (holding only the tiny iPXE bootstrap script, or for pxelinux
+the service's tftp_root), and it can reach one address,
+``10.0.2.100:80``, which QEMU relays (``relay.py``, one process per
+connection) to an HTTP server on 127.0.0.1.  iPXE, SeaBIOS and pxelinux
+(without a ``SERIAL`` line) print only to the (absent) VGA, so what the
+tests can see is the serial port: the kernel, the initrd and the disk's
+boot sector.
 """
 
 import ctypes
@@ -89,10 +91,14 @@ class Machine:
     ``http_port`` is the 127.0.0.1 port the guest's 10.0.2.100:80 reaches.
     ``disk`` is a raw image attached as the second boot device; with
     ``strict`` the BIOS tries the NIC only and never falls back to it.
+    ``tftp`` is the directory QEMU's TFTP server serves and ``bootfile``
+    the program its DHCP names (default: a fresh directory holding only
+    the iPXE bootstrap script); pxelinux tests serve the service's
+    tftp_root itself, as an operator's TFTP server would.
     """
 
     def __init__(self, workdir, mac, http_port, disk=None, strict=False,
-                 name='vm', qemu=None):
+                 name='vm', qemu=None, tftp=None, bootfile='boot.ipxe'):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -101,7 +107,8 @@ class Machine:
         self.disk = disk
         self.strict = strict
         self.qemu = qemu or find_qemu()
-        self.tftp = write_tftp_dir(self.workdir / 'tftp')
+        self.tftp = Path(tftp or write_tftp_dir(self.workdir / 'tftp'))
+        self.bootfile = bootfile
         self.serial_log = self.workdir / 'serial.log'
         self.stderr_log = self.workdir / 'qemu.stderr'
         self.relay_log = self.workdir / 'relay.log'
@@ -112,9 +119,10 @@ class Machine:
     def _netdev(self):
         relay = shlex.join([sys.executable, str(RELAY), '127.0.0.1',
                             str(self.http_port), str(self.relay_log)])
-        return ('user,id=n0,restrict=on,tftp=%s,bootfile=boot.ipxe,'
+        return ('user,id=n0,restrict=on,tftp=%s,bootfile=%s,'
                 'guestfwd=tcp:%s:80-cmd:%s'
-                % (_opt(self.tftp), GUEST_HTTP_ADDR, _opt(relay)))
+                % (_opt(self.tftp), _opt(self.bootfile), GUEST_HTTP_ADDR,
+                   _opt(relay)))
 
     def _disk_args(self):
         if self.disk is None:

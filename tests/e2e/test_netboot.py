@@ -74,11 +74,11 @@ def netboot(boot_files, tmp_path_factory):
         service.stop()
 
 
-def _enroll(netboot, boot_files, mac):
+def _enroll(netboot, boot_files, mac, boot_interface='ipxe'):
     """Create the node and its port with the CLI; return the node UUID."""
     node = netboot.cli.json(
         'node', 'create', '--driver', 'fake-hardware',
-        '--boot-interface', 'ipxe', '--deploy-interface', 'fake',
+        '--boot-interface', boot_interface, '--deploy-interface', 'fake',
         '--driver-info', 'deploy_kernel=file://%s' % boot_files.kernel,
         '--driver-info', 'deploy_ramdisk=file://%s' % boot_files.initrd,
         '--driver-info', 'fake_deploy_wait=true',
