@@ -192,15 +192,15 @@ class _NetBoot(boot.BootInterface):
         task.node.save()
 
     def _write(self, task, line_for=None, **values):
-        written = []
         for port in pxe_ports(task):
             mac = port['address']
             if line_for is not None:
                 values['cmdline'] = line_for(mac)
             for path, text in self.config_files(task, mac, **values):
+                # Recorded first: a write failing half-way through the
+                # ports still leaves nothing clean-up does not know of.
+                files.record(task.node, [path])
                 files.write_atomic(path, text)
-                written.append(path)
-        files.record(task.node, written)
 
     def clean_up_ramdisk(self, task):
         files.remove_recorded(task.node)

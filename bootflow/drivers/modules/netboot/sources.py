@@ -75,7 +75,7 @@ def fetch(node, source, name, checksum=None):
     """Hard-link ``source`` as ``http_root/<node>/<name>``; return the
     URL the node fetches it from."""
     dest = files.http_path(node.uuid, name)
+    files.record(node, [os.path.dirname(dest)])
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     image_cache().fetch_image(source, dest, checksum=checksum)
-    files.record(node, [os.path.dirname(dest)])
     return files.http_url(node.uuid, name)

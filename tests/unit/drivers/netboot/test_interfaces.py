@@ -194,3 +194,30 @@ def test_dnsmasq_provider_gets_the_ipxe_chain(env, task, conf):
             assert path.read_text().strip().endswith(',ignore'), path
     finally:
         dhcp_base.reset()
+
+
+def test_failed_download_leaves_nothing_clean_up_misses(env, task):
+    task.node.driver_info['deploy_ramdisk'] = 'file://%s' % (
+        env.images / 'missing')
+    with pytest.raises(exception.BootflowException):
+        interfaces.IPXEBoot().prepare_ramdisk(task, {})
+    assert (env.tmp / 'http' / task.node.uuid).exists()
+    interfaces.IPXEBoot().clean_up_ramdisk(task)
+    assert tree(env.tmp / 'http') == {}
+    assert not (env.tmp / 'http' / task.node.uuid).exists()
+
+
+def test_boot_images_are_verified_against_their_checksums(env, task):
+    import hashlib
+    good = hashlib.sha256(b'vmlinuz' * 100).hexdigest()
+    task.node.driver_info['deploy_kernel_checksum'] = 'sha256:' + good
+    interfaces.IPXEBoot().prepare_ramdisk(task, {})
+    task.node.driver_info['deploy_kernel_checksum'] = 'sha256:' + '0' * 64
+    with pytest.raises(exception.ImageChecksumError):
+        interfaces.IPXEBoot().prepare_ramdisk(task, {})
+    # The earlier boot's script went first: no script points at a kernel
+    # that failed its check.
+    assert not list((env.tmp / 'http' / 'ipxe').glob('*.ipxe'))
+    interfaces.IPXEBoot().clean_up_ramdisk(task)
+    assert tree(env.tmp / 'http') == {'boot.ipxe': tree(
+        env.tmp / 'http')['boot.ipxe']}
