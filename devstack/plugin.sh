@@ -34,6 +34,13 @@ function configure_bootflow {
     iniset "$BOOTFLOW_CONF" api public_endpoint "$(bootflow_url)"
     iniset "$BOOTFLOW_CONF" database connection \
         "$(database_connection_url bootflow)"
+    # Ramdisks call the API back at its public URL; boot files are served
+    # from http_root by the web server named in BOOTFLOW_HTTP_URL (the
+    # split API/conductor layout has no built-in boot file server).
+    iniset "$BOOTFLOW_CONF" conductor api_url "$(bootflow_url)"
+    iniset "$BOOTFLOW_CONF" deploy http_root "$BOOTFLOW_HTTP_ROOT"
+    iniset "$BOOTFLOW_CONF" deploy http_url "$BOOTFLOW_HTTP_URL"
+    sudo install -d -o "$STACK_USER" "$BOOTFLOW_HTTP_ROOT"
 }
 
 function init_bootflow {
