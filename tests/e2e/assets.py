@@ -378,3 +378,86 @@ def install_pxelinux(tftp_root):
     for name, source, _ in PXELINUX_FILES:
         shutil.copyfile(source, tftp_root / name)
     return tftp_root
+
+
+# --------------------------------------------------------------------------
+# GRUB: the i386-pc PXE image the ``http`` and ``grub-iso`` interfaces'
+# configs are read by, and an ISO for GRUB's ``loopback`` to open
+# --------------------------------------------------------------------------
+
+GRUB_PC_DIR = Path('/usr/lib/grub/i386-pc')
+GRUB_MARKER = 'BOOTFLOW-E2E-GRUB-UP'
+# Everything the configs bootflow writes use, built in: with a prefix on
+# (http,...) GRUB would fetch any other module from the HTTP server,
+# which holds none.
+GRUB_MODULES = (
+    'pxe', 'net', 'tftp', 'http', 'normal', 'configfile', 'echo', 'test',
+    'regexp', 'loopback', 'iso9660', 'linux', 'chain', 'biosdisk',
+    'part_msdos', 'serial', 'terminal')
+# Embedded, run before normal mode: GRUB's messages go to COM1 too, so a
+# failure shows on the serial log (SeaBIOS and iPXE print to VGA only).
+GRUB_EARLY_CFG = """serial --unit=0 --speed=115200
+terminal_output --append serial
+echo %s prefix=$prefix mac=$net_default_mac
+""" % GRUB_MARKER
+ISO_PAD_MIB = 64
+
+
+def _require_tool(name, package):
+    """The program's path, or Unavailable naming its Debian package."""
+    path = shutil.which(name)
+    if path is None:
+        raise Unavailable('%s not found (install %s)' % (name, package))
+    return path
+
+
+def grub_version():
+    """E.g. '2.06-13+deb12u2', from grub-mkimage --version."""
+    out = _run([_require_tool('grub-mkimage', 'grub-common'), '--version'])
+    return out.split()[-1] if out.split() else 'unknown'
+
+
+def build_grub_pxe(dest, prefix):
+    """Write dest: GRUB i386-pc as a PXE boot program (``core.0``).
+
+    SeaBIOS' PXE (the NIC's iPXE ROM) loads it over TFTP; it takes the
+    PXE stack's DHCP lease and reads ``prefix``/grub.cfg in normal mode.
+    """
+    mkimage = _require_tool('grub-mkimage', 'grub-common')
+    missing = [m for m in GRUB_MODULES
+               if not (GRUB_PC_DIR / (m + '.mod')).is_file()]
+    if missing:
+        raise Unavailable('no GRUB i386-pc modules %s in %s (install '
+                          'grub-pc-bin)' % (' '.join(missing), GRUB_PC_DIR))
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    early = dest.with_name(dest.name + '.early.cfg')
+    early.write_text(GRUB_EARLY_CFG)
+    _run([mkimage, '-d', str(GRUB_PC_DIR), '-O', 'i386-pc-pxe',
+          '-o', str(dest), '-p', prefix, '-c', str(early)]
+         + list(GRUB_MODULES))
+    return dest
+
+
+def build_iso(dest, members, pad_mib=ISO_PAD_MIB):
+    """Write dest: an ISO 9660 (Rock Ridge, Joliet) holding ``members``.
+
+    ``members`` maps paths inside the ISO to files here.  No El Torito:
+    GRUB's loopback only reads files.  ``pad_mib`` MiB of zeros in
+    /pad/zero make the ISO much bigger than what booting reads, so the
+    bytes a boot transfers show whether GRUB seeks or downloads it all.
+    """
+    xorriso = _require_tool('xorriso', 'xorriso')
+    dest = Path(dest)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        for inside, source in members.items():
+            target = Path(tmp, inside.lstrip('/'))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        if pad_mib:
+            (Path(tmp) / 'pad').mkdir()
+            with open(Path(tmp) / 'pad' / 'zero', 'wb') as pad:
+                pad.truncate(pad_mib * 1024 * 1024)
+        _run([xorriso, '-as', 'mkisofs', '-quiet', '-o', str(dest),
+              '-R', '-J', tmp])
+    return dest

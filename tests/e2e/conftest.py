@@ -3,16 +3,17 @@
 The VM runs under TCG with QEMU's user network in ``restrict=on`` mode,
 so it reaches nothing but this host's 127.0.0.1 servers (see qemu.py).
 Each test boots for real: iPXE from QEMU's ROM (and, for the ``pxe``
-boot interface, Debian's lpxelinux over TFTP), a Debian kernel, an
+boot interface, Debian's lpxelinux over TFTP; for ``http`` and
+``grub-iso``, GRUB i386-pc over TFTP), a Debian kernel, an
 initrd built here, a disk whose boot sector prints a marker.
 
 Environment variables (``BOOTFLOW_TEST_*`` passes through tox):
 
 ``BOOTFLOW_TEST_E2E_REQUIRED``
     ``1``: a missing prerequisite (QEMU, iPXE ROMs, busybox, apt for the
-    kernel, lpxelinux and ldlinux.c32) fails the tests instead of
-    skipping them.  CI sets it, so the real boot test cannot quietly stop
-    running.
+    kernel, lpxelinux and ldlinux.c32, grub-mkimage and GRUB's i386-pc
+    modules, xorriso) fails the tests instead of skipping them.  CI sets
+    it, so the real boot test cannot quietly stop running.
 ``BOOTFLOW_TEST_E2E_TIMEOUT``
     Seconds each boot may take (default 300: TCG on a busy runner).
 ``BOOTFLOW_TEST_E2E_CACHE``
@@ -47,8 +48,9 @@ def pytest_configure(config):
         'markers',
         'e2e: boots a QEMU VM (TCG) over the network for real; needs '
         'qemu-system-x86, ipxe-qemu, busybox-static and apt (for the '
-        'kernel), the pxelinux tests also pxelinux and syslinux-common; '
-        'skips loudly without them')
+        'kernel), the pxelinux tests also pxelinux and syslinux-common, '
+        'the GRUB tests grub-pc-bin, grub-common and xorriso; skips '
+        'loudly without them')
 
 
 def pytest_collection_modifyitems(config, items):
@@ -64,7 +66,7 @@ def pytest_runtest_logreport(report):
     if report.when == 'teardown':
         _TIMINGS.extend('%s: %s' % (report.nodeid, value)
                         for name, value in report.user_properties
-                        if name == 'e2e_boot')
+                        if name.startswith('e2e_'))
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = report.longrepr[2]
         if NOT_RUN in reason:

@@ -13,6 +13,7 @@ boot sector.
 
 import ctypes
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -32,6 +33,7 @@ BOOTSTRAP_SCRIPT = '#!ipxe\nchain %s/boot.ipxe\n' % GUEST_HTTP_URL
 IPXE_ROM = Path('/usr/lib/ipxe/qemu/efi-virtio.rom')
 RELAY = Path(__file__).resolve().with_name('relay.py')
 POLL = 0.2
+_RELAYED = re.compile(r'guest->server (\d+) B, server->guest (\d+) B')
 PR_SET_PDEATHSIG = 1
 
 
@@ -165,6 +167,16 @@ class Machine:
             return self.serial_log.read_bytes().decode('utf-8', 'replace')
         except FileNotFoundError:
             return ''
+
+    def relayed(self):
+        """[(bytes guest->server, bytes server->guest)] per connection
+        the guest made to 10.0.2.100, from the relays' log."""
+        try:
+            text = self.relay_log.read_text()
+        except FileNotFoundError:
+            return []
+        return [tuple(map(int, m.groups()))
+                for m in _RELAYED.finditer(text)]
 
     def describe(self, lines=40):
         """Serial, relay and QEMU stderr tails, for failure messages."""

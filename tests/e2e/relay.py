@@ -50,9 +50,14 @@ def _write_all(write, data):
         view = view[write(view):]
 
 
-def pump(upstream, fd_in=0, fd_out=1):
-    """Copy both ways until the server ends its stream; return counts."""
-    counts = {'guest': 0, 'server': 0}
+def pump(upstream, fd_in=0, fd_out=1, counts=None):
+    """Copy both ways until the server ends its stream; return counts.
+
+    ``counts`` (bytes each way) is updated as data passes, so a caller
+    still knows how much went through when a side hangs up midway.
+    """
+    if counts is None:
+        counts = {'guest': 0, 'server': 0}
     sel = selectors.DefaultSelector()
     sel.register(fd_in, selectors.EVENT_READ, 'guest')
     sel.register(upstream, selectors.EVENT_READ, 'server')
@@ -83,15 +88,26 @@ def _log(path, message):
 
 
 def relay(host, port):
-    """Connect and pump; return the line to log about this connection."""
+    """Connect and pump; return the line to log about this connection.
+
+    A connection cut midway (GRUB closes its HTTP connection when it has
+    read what it wanted, the guest's kernel starts without closing) is
+    logged with the bytes that went through and why it ended, so a
+    test can add up what the guest really transferred.
+    """
     started = time.monotonic()
+    counts = {'guest': 0, 'server': 0}
     with socket.create_connection(loopback_target(host, port),
                                   timeout=30) as upstream:
         upstream.settimeout(None)
-        counts = pump(upstream)
-    return '%s:%s guest->server %d B, server->guest %d B, %.2fs' % (
+        try:
+            pump(upstream, counts=counts)
+            ended = ''
+        except OSError as exc:
+            ended = ', cut: %s' % exc
+    return '%s:%s guest->server %d B, server->guest %d B, %.2fs%s' % (
         host, port, counts['guest'], counts['server'],
-        time.monotonic() - started)
+        time.monotonic() - started, ended)
 
 
 def main(argv):

@@ -78,6 +78,19 @@ def write_atomic(path, text, mode=0o644):
         raise
 
 
+def write_if_changed(path, text):
+    """For files all nodes share (bootstrap scripts): rewritten only when
+    their content changes, so a booting node never races a rewrite of
+    the same text."""
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return
+    except FileNotFoundError:
+        pass
+    write_atomic(path, text)
+
+
 def _roots():
     return [os.path.realpath(CONF.deploy.http_root),
             os.path.realpath(CONF.pxe.tftp_root)]

@@ -235,23 +235,14 @@ class IPXEBoot(_NetBoot):
     over HTTP. Plain PXE firmware first chain-loads iPXE over TFTP."""
 
     def config_files(self, task, mac, **values):
-        self._write_bootstrap()
+        # The script every iPXE client chains to first; shared by all
+        # nodes, so never recorded or removed.
+        files.write_if_changed(
+            files.http_path('boot.ipxe'),
+            render.render('ipxe_bootstrap.j2', base_url=files.http_url()))
         text = render.render('ipxe_config.j2', **_values(task, mac, values))
         return [(files.http_path('ipxe', cmdline.mac_hyphens(mac) + '.ipxe'),
                  text)]
-
-    def _write_bootstrap(self):
-        """The script every iPXE client chains to first; shared by all
-        nodes, so rewritten only when it changes, never removed."""
-        path = files.http_path('boot.ipxe')
-        text = render.render('ipxe_bootstrap.j2', base_url=files.http_url())
-        try:
-            with open(path) as f:
-                if f.read() == text:
-                    return
-        except FileNotFoundError:
-            pass
-        files.write_atomic(path, text)
 
     def dhcp_options(self, task):
         first = (CONF.pxe.uefi_ipxe_bootfile_name
@@ -307,6 +298,12 @@ class HTTPBoot(_NetBoot):
 
     @staticmethod
     def _grub_cfg(mac):
+        """The node's config, and the shared ``grub/grub.cfg`` leading to
+        it: GRUB 2.06 searches per-MAC configs only under a TFTP prefix,
+        not under the (http,...) one it has when loaded over HTTP."""
+        files.write_if_changed(
+            files.http_path('grub', 'grub.cfg'),
+            render.render('grub_bootstrap.j2', base_url=files.http_url()))
         return files.http_path('grub',
                                'grub.cfg-01-' + cmdline.mac_hyphens(mac))
 
