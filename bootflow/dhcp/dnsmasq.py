@@ -32,11 +32,11 @@ follows from how dnsmasq 2.90 treats them, checked against the real daemon
 import hashlib
 import os
 import re
-import tempfile
 import uuid
 
 from oslo_log import log
 
+from bootflow.common import atomic_file
 from bootflow.common import exception
 from bootflow.conf import CONF
 from bootflow.dhcp import base
@@ -46,7 +46,7 @@ LOG = log.getLogger(__name__)
 _MAC_RE = re.compile(r'[0-9a-f]{2}(:[0-9a-f]{2}){5}')
 _UUID_LEN = 36
 _HOST_NAME_LEN = _UUID_LEN + 1 + 17
-_TEMP_PREFIX = '.bootflow-'
+_TEMP_PREFIX = atomic_file.TEMP_PREFIX
 FILE_MODE = 0o644  # dnsmasq reads them after dropping root
 
 
@@ -125,37 +125,13 @@ def _io_error(path, exc):
             'directories must exist and be writable)' % (path, exc))
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
 def write_file(path, text):
     """Replace ``path`` with ``text`` atomically; False when it already
     held ``text`` (dnsmasq would add the same lines to its memory)."""
     try:
-        if _read(path) == text:
-            return False
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=_TEMP_PREFIX,
-                                   suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'w') as f:
-                f.write(text)
-                f.flush()
-                os.fchmod(f.fileno(), FILE_MODE)
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-        _fsync_dir(directory)
+        return atomic_file.write_if_changed(path, text, FILE_MODE)
     except OSError as exc:
         raise _io_error(path, exc)
-    return True
 
 
 def discard_file(path):
@@ -170,21 +146,6 @@ def discard_file(path):
         pass
     except OSError as exc:
         raise _io_error(path, exc)
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class DnsmasqDHCP(base.BaseDHCP):

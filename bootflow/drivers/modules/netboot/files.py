@@ -12,7 +12,6 @@ changed.
 import os
 import re
 import shutil
-import tempfile
 
 from bootflow.common import exception
 from bootflow.conf import CONF
@@ -57,38 +56,6 @@ def http_url(*parts):
 def api_url():
     return (CONF.conductor.api_url or
             'http://%s:%d' % (CONF.my_ip, CONF.api.port)).rstrip('/')
-
-
-def write_atomic(path, text, mode=0o644):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def write_if_changed(path, text):
-    """For files all nodes share (bootstrap scripts): rewritten only when
-    their content changes, so a booting node never races a rewrite of
-    the same text."""
-    try:
-        with open(path) as f:
-            if f.read() == text:
-                return
-    except FileNotFoundError:
-        pass
-    write_atomic(path, text)
 
 
 def _roots():

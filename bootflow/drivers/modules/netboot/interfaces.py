@@ -18,6 +18,7 @@ installer. A rebuild's :meth:`prepare_ramdisk` switches it back.
 from oslo_log import log
 from oslo_utils import strutils
 
+from bootflow.common import atomic_file
 from bootflow.common import exception
 from bootflow.conf import CONF
 from bootflow.drivers.interfaces import boot
@@ -200,7 +201,7 @@ class _NetBoot(boot.BootInterface):
                 # Recorded first: a write failing half-way through the
                 # ports still leaves nothing clean-up does not know of.
                 files.record(task.node, [path])
-                files.write_atomic(path, text)
+                atomic_file.write(path, text, parents=True)
 
     def clean_up_ramdisk(self, task):
         files.remove_recorded(task.node)
@@ -237,9 +238,10 @@ class IPXEBoot(_NetBoot):
     def config_files(self, task, mac, **values):
         # The script every iPXE client chains to first; shared by all
         # nodes, so never recorded or removed.
-        files.write_if_changed(
+        atomic_file.write_if_changed(
             files.http_path('boot.ipxe'),
-            render.render('ipxe_bootstrap.j2', base_url=files.http_url()))
+            render.render('ipxe_bootstrap.j2', base_url=files.http_url()),
+            parents=True)
         text = render.render('ipxe_config.j2', **_values(task, mac, values))
         return [(files.http_path('ipxe', cmdline.mac_hyphens(mac) + '.ipxe'),
                  text)]
@@ -301,9 +303,10 @@ class HTTPBoot(_NetBoot):
         """The node's config, and the shared ``grub/grub.cfg`` leading to
         it: GRUB 2.06 searches per-MAC configs only under a TFTP prefix,
         not under the (http,...) one it has when loaded over HTTP."""
-        files.write_if_changed(
+        atomic_file.write_if_changed(
             files.http_path('grub', 'grub.cfg'),
-            render.render('grub_bootstrap.j2', base_url=files.http_url()))
+            render.render('grub_bootstrap.j2', base_url=files.http_url()),
+            parents=True)
         return files.http_path('grub',
                                'grub.cfg-01-' + cmdline.mac_hyphens(mac))
 

@@ -6,6 +6,7 @@ import types
 
 import pytest
 
+from bootflow.common import atomic_file
 from bootflow.common import exception
 from bootflow.drivers.modules.netboot import files
 
@@ -35,8 +36,8 @@ def test_symlink_out_of_the_root_is_refused(roots):
 
 def test_write_atomic_leaves_no_temporary(roots):
     path = files.http_path('ipxe', 'x.ipxe')
-    files.write_atomic(path, 'one')
-    files.write_atomic(path, 'two')
+    atomic_file.write(path, 'one', parents=True)
+    atomic_file.write(path, 'two', parents=True)
     assert open(path).read() == 'two'
     assert os.listdir(os.path.dirname(path)) == ['x.ipxe']
 
@@ -47,7 +48,7 @@ def test_remove_recorded_touches_only_recorded_paths_inside_roots(roots):
     theirs = files.http_path('ipxe', 'theirs.ipxe')
     outside = roots / 'outside'
     for path in (mine, theirs, outside):
-        files.write_atomic(str(path), 'x')
+        atomic_file.write(str(path), 'x', parents=True)
     files.record(node, [mine])
     # A tampered record naming a file outside the roots is ignored.
     node.driver_internal_info[files.RECORD_KEY].append(str(outside))

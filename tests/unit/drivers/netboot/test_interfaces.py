@@ -8,6 +8,7 @@ import pathlib
 
 import pytest
 
+from bootflow.common import atomic_file
 from bootflow.common import exception
 from bootflow.drivers.modules.netboot import files
 from bootflow.drivers.modules.netboot import interfaces
@@ -82,7 +83,7 @@ def test_clean_up_removes_exactly_what_was_written(env, task, name):
     before = {'http/unrelated.txt': 'keep', 'tftp/pxelinux.cfg/default':
               'keep'}
     for rel, text in before.items():
-        files.write_atomic(str(env.tmp / rel), text)
+        atomic_file.write(str(env.tmp / rel), text, parents=True)
     iface = IFACES[name]()
     iface.prepare_ramdisk(task, {})
     # The node's ports change in between; clean-up still finds its files.
