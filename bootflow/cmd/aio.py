@@ -57,9 +57,6 @@ def _start_boot_file_server():
                 CONF.deploy.http_server_host, CONF.deploy.http_server_port,
                 e.strerror or e, CONF.deploy.http_root))
     server.start()
-    LOG.info('Boot files of %s served on http://%s:%d/',
-             CONF.deploy.http_root, CONF.deploy.http_server_host,
-             server.port)
     return server
 
 

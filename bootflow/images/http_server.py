@@ -330,8 +330,8 @@ class BootFileServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             target=self.serve_forever, kwargs={'poll_interval': 0.1},
             name='httpboot', daemon=True)
         self._thread.start()
-        LOG.info('Serving boot files from %s on port %d', self.root,
-                 self.port)
+        LOG.info('Serving boot files from %s on http://%s:%d/', self.root,
+                 self.server_address[0], self.port)
 
     def stop(self, timeout=5.0):
         """Stops accepting, cuts open connections and waits up to
