@@ -41,6 +41,14 @@ function configure_bootflow {
     iniset "$BOOTFLOW_CONF" deploy http_root "$BOOTFLOW_HTTP_ROOT"
     iniset "$BOOTFLOW_CONF" deploy http_url "$BOOTFLOW_HTTP_URL"
     sudo install -d -o "$STACK_USER" "$BOOTFLOW_HTTP_ROOT"
+    # BootOS: configuration templates, the support list, shipped agent
+    # logs and discovery of unknown machines.
+    iniset "$BOOTFLOW_CONF" bootos templates_path "$BOOTFLOW_BOOTOS_TEMPLATES"
+    iniset "$BOOTFLOW_CONF" bootos support_list "$BOOTFLOW_BOOTOS_SUPPORT_LIST"
+    iniset "$BOOTFLOW_CONF" agent deploy_logs_local_path \
+        "$BOOTFLOW_STATE_PATH/ramdisk_logs"
+    iniset "$BOOTFLOW_CONF" auto_discovery enabled "$BOOTFLOW_DISCOVERY"
+    sudo install -d -o "$STACK_USER" "$BOOTFLOW_BOOTOS_TEMPLATES"
 }
 
 function init_bootflow {

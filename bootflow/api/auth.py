@@ -18,6 +18,11 @@ from bootflow.common import exception
 _CACHE_TTL = 60.0
 
 
+# What a ramdisk calls; it has no credentials, only its agent token.
+RAMDISK_PATHS = ('/v1/heartbeat/', '/v1/lookup', '/v1/continue_inspection',
+                 '/v1/bootos/')
+
+
 class HtpasswdAuth:
     def __init__(self, path):
         self.path = path
@@ -64,8 +69,8 @@ class HtpasswdAuth:
     def __call__(self, req):
         if req.path_info.rstrip('/') in ('', '/v1', '/openapi.json'):
             return      # version discovery stays open, as in Ironic
-        if req.path_info.startswith('/v1/heartbeat/'):
-            return      # so does the ramdisk's callback
+        if req.path_info.startswith(RAMDISK_PATHS):
+            return      # so does the ramdisk's API (the agent token guards it)
         header = req.headers.get('Authorization', '')
         if not header.startswith('Basic '):
             raise exception.NotAuthenticated()

@@ -365,3 +365,18 @@ class ImageChecksumError(BootflowException):
 class ImageRefValidationFailed(Invalid):
     _msg_fmt = ('Validation of image href %(image_href)s failed, reason: '
                 '%(reason)s')
+
+
+class AgentTokenRequired(NotAuthenticated):
+    """A ramdisk call without the agent token the node was issued."""
+    _msg_fmt = 'Agent token is required for this call.'
+
+
+class AgentTokenInvalid(BootflowException):
+    _msg_fmt = 'Invalid agent token.'
+    code = http.FORBIDDEN
+
+
+class IncompleteLookup(Invalid):
+    _msg_fmt = ('At least one of "addresses" and "node_uuid" parameters '
+                'is required')

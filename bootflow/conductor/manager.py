@@ -11,6 +11,7 @@ import oslo_messaging as messaging
 from oslo_log import log
 from oslo_utils import timeutils
 
+from bootflow.bootos import session as agent_session
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conductor import cleaning
@@ -208,6 +209,27 @@ class ConductorManager:
                     and not node.maintenance:
                 task.spawn_after(runner.resume, 'callback')
             node.save()
+
+    # -- the BootOS agent ----------------------------------------------------
+
+    def get_node_with_token(self, context, node_id):
+        """A lookup: the node's ramdisk view with a token issued on the
+        first call after the node booted, ``******`` after that."""
+        with self._acquire(context, node_id, 'agent lookup') as task:
+            return agent_session.lookup_view(
+                task.node, agent_session.issue_token(task))
+
+    def continue_inspection(self, context, node_id, inventory,
+                            plugin_data=None, discovered=False):
+        with self._acquire(context, node_id, 'inspection data') as task:
+            return agent_session.continue_inspection(
+                task, inventory, plugin_data or {}, discovered=discovered)
+
+    def bootos_poll(self, context, node_id, results=None, events=None,
+                    agent_version=None):
+        with self._acquire(context, node_id, 'agent poll') as task:
+            return agent_session.handle_poll(task, results or (),
+                                             events or (), agent_version)
 
     # -- power -------------------------------------------------------------
 

@@ -4,6 +4,7 @@ import concurrent.futures
 
 from oslo_log import log
 
+from bootflow.bootos import tokens
 from bootflow.common import exception
 from bootflow.common import hash_ring
 from bootflow.common import states
@@ -16,8 +17,17 @@ LOG = log.getLogger(__name__)
 
 
 def set_power(task, target, timeout=None):
-    """Bring the node to ``target`` and record the state it reached."""
+    """Bring the node to ``target`` and record the state it reached.
+
+    Powering off or rebooting ends whatever agent ran on the node, so its
+    token goes too (as in Ironic): the next ramdisk gets a new one.
+    """
     iface = task.driver.power
+    if target != states.POWER_ON and tokens.has_token(
+            task.node.driver_internal_info):
+        info = dict(task.node.driver_internal_info)
+        tokens.wipe(info)
+        task.node.driver_internal_info = info
     if target in (states.REBOOT, states.SOFT_REBOOT):
         if target == states.REBOOT:
             iface.reboot(task, timeout=timeout)

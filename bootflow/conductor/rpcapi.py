@@ -157,6 +157,21 @@ class ConductorAPI:
                           agent_version=agent_version,
                           agent_status=agent_status)
 
+    def get_node_with_token(self, context, node_id):
+        return self._call(context, 'get_node_with_token', node_id=node_id)
+
+    def continue_inspection(self, context, node_id, inventory,
+                            plugin_data=None, discovered=False):
+        return self._call(context, 'continue_inspection', node_id=node_id,
+                          inventory=inventory, plugin_data=plugin_data,
+                          discovered=discovered)
+
+    def bootos_poll(self, context, node_id, results=None, events=None,
+                    agent_version=None):
+        return self._call(context, 'bootos_poll', node_id=node_id,
+                          results=results, events=events,
+                          agent_version=agent_version)
+
     def get_driver_properties(self, context, driver_name):
         return self._call(context, 'get_driver_properties',
                           driver_name=driver_name)

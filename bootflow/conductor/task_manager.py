@@ -43,8 +43,10 @@ class TaskManager:
         self.purpose = purpose
         self._spawn = None
         self._ports = None
-        # why a parked flow was woken: 'callback', 'timeout' or 'abort'
+        # why a parked flow was woken: 'callback', 'timeout', 'abort' or
+        # 'error' (the agent reported a failure, in resume_error)
         self.resume_reason = None
+        self.resume_error = None
         self._locked = False
         if shared:
             row = db_api.get_node(node_id)

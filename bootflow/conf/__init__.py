@@ -7,6 +7,7 @@ Option names follow Ironic's wherever Ironic has the option, so an operator's
 from oslo_config import cfg
 
 from bootflow.conf import api
+from bootflow.conf import bootos
 from bootflow.conf import conductor
 from bootflow.conf import database
 from bootflow.conf import default
@@ -27,3 +28,4 @@ fake.register_opts(CONF)
 instances.register_opts(CONF)
 netboot.register_opts(CONF)
 dhcp.register_opts(CONF)
+bootos.register_opts(CONF)

@@ -7,6 +7,7 @@ from oslo_config import cfg
 from oslo_db import options as db_options
 
 from bootflow.conf import api
+from bootflow.conf import bootos
 from bootflow.conf import conductor
 from bootflow.conf import database
 from bootflow.conf import default
@@ -20,13 +21,17 @@ from bootflow.conf import netboot
 def list_opts():
     return [
         ('DEFAULT', default.opts + drivers.opts + netboot.default_opts),
-        ('api', api.opts),
+        ('agent', bootos.agent_opts),
+        ('api', api.opts + bootos.api_opts),
+        ('auto_discovery', bootos.discovery_opts),
+        ('bootos', bootos.bootos_opts),
         ('conductor', conductor.opts),
         ('database', database.opts),
         ('deploy', netboot.deploy_opts),
         ('dhcp', dhcp.opts_dhcp),
         ('dnsmasq', dhcp.opts_dnsmasq),
         ('fake', fake.opts),
+        ('inspector', bootos.inspector_opts),
         ('instances', instances.opts),
         ('netinstall', netboot.netinstall_opts),
         ('pxe', netboot.pxe_opts),

@@ -6,6 +6,8 @@ from oslo_utils import strutils
 from bootflow.api import catalog
 from bootflow.api import collection
 from bootflow.api import versions
+from bootflow.bootos import commands
+from bootflow.bootos import tokens
 from bootflow.db import allocations as db_allocations
 from bootflow.db import api as db_api
 
@@ -43,6 +45,19 @@ def columns_for(fields):
 _SECRET_HINTS = ('pass', 'secret', 'token', 'key', 'cred', 'auth')
 
 
+def _internal_safe(info):
+    """The agent token's digest shows as '******' and queued agent
+    commands without their params (BMC passwords), as Ironic hides its
+    agent token. Most nodes hold neither, and keep the fast path."""
+    if not info or info == 'null':
+        return info
+    if info.__class__ is str:
+        if tokens.KEY not in info and commands.QUEUE not in info:
+            return info
+        info = orjson.loads(info)
+    return tokens.masked(commands.hide_params(info))
+
+
 def _secret_safe(info):
     """driver_info with secrets shown as '******', as Ironic shows them."""
     if not info:
@@ -66,6 +81,7 @@ class _Plan:
         self.dicts = [f for f in self.columns
                       if f in _DICT_FIELDS and f != 'driver_info']
         self.secret = 'driver_info' in self.columns
+        self.internal = 'driver_internal_info' in self.columns
         self.links = 'links' in fields
         self.sublinks = [f for f in fields if f in versions.NODE_LINK_FIELDS]
         self.traits = 'traits' in fields
@@ -112,6 +128,9 @@ def render(rows, fields, base, traits=None, version=None):
                 doc[f] = (value.replace(' ', 'T', 1) + '+00:00'
                           if value.__class__ is text
                           else collection.isotime(value))
+        if plan.internal:
+            doc['driver_internal_info'] = _internal_safe(
+                doc['driver_internal_info'])
         for f in plan.dicts:
             value = doc[f]
             if value is None or value == 'null':
@@ -120,6 +139,7 @@ def render(rows, fields, base, traits=None, version=None):
                 doc[f] = fragment(value)
         if plan.secret:
             doc['driver_info'] = _secret_safe(doc['driver_info'])
+
         if plan.links:
             doc['links'] = [{'href': self_prefix + uuid, 'rel': 'self'},
                             {'href': book_prefix + uuid, 'rel': 'bookmark'}]

@@ -23,6 +23,7 @@ def deploy_flow(deploy_steps=None):
     return linear_flow.Flow('deploy').add(
         tasks.PrepareRamdisk('prepare_ramdisk'),
         tasks.RunSteps('deploy', requested=deploy_steps),
+        tasks.EndAgentSession('end_agent_session'),
         tasks.PrepareInstanceBoot('prepare_instance_boot'),
         tasks.SetPower('power_on', states.POWER_ON,
                        revert_to=states.POWER_OFF),
@@ -39,6 +40,7 @@ def _clean_atoms(manual_steps=None, skip=False):
         tasks.Validate(('power',)),
         tasks.PrepareCleaning('prepare_cleaning'),
         tasks.RunSteps('clean', requested=manual_steps),
+        tasks.EndAgentSession('end_agent_session'),
         tasks.TearDownCleaning('tear_down_cleaning'),
         tasks.SetPower('power_off', states.POWER_OFF),
         finish,
@@ -81,6 +83,8 @@ def adopt_flow():
 def inspect_flow():
     return linear_flow.Flow('inspect').add(
         tasks.Inspect('inspect_hardware'),
+        tasks.EndAgentSession('end_agent_session'),
+        tasks.InspectionDone('inspection_done'),
         tasks.Finish('done', (states.INSPECTING,)),
     )
 

@@ -216,12 +216,12 @@ def new_engine(book_uuid, factory, kwargs, store=None):
                         backend=backend(), store=store)
 
 
-def resume(task, reason):
+def resume(task, reason, error=None):
     """Wake the node's parked (or interrupted) flow.
 
-    ``reason`` is 'callback', 'timeout', 'abort', or None for a flow a
-    dead conductor left running. Returns False when there is no flow to
-    resume.
+    ``reason`` is 'callback', 'timeout', 'abort', 'error' (the ramdisk
+    reported ``error``), or None for a flow a dead conductor left running.
+    Returns False when there is no flow to resume.
     """
     detail = flow_detail(task.node.uuid)
     if detail is None:
@@ -242,6 +242,7 @@ def resume(task, reason):
         _fail(task, 'its flow could not be resumed: %s' % e)
         return True
     task.resume_reason = reason
+    task.resume_error = error
     _drive(task, engine)
     return True
 

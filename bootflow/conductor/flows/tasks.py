@@ -12,12 +12,15 @@ work but before taskflow recorded it, and the resumed flow re-runs it.
 A task that has to wait for the ramdisk returns ``PARKED``. The runner
 then suspends the engine — no thread stays behind — and later re-runs
 that same task with ``task.resume_reason`` saying why it woke up:
-``'callback'`` (the ramdisk called back), ``'timeout'`` or ``'abort'``.
+``'callback'`` (the ramdisk called back), ``'timeout'``, ``'abort'`` or
+``'error'`` (the ramdisk reported a failure, ``task.resume_error``).
 """
 
 from oslo_log import log
+from oslo_utils import timeutils
 from taskflow import task as tf_task
 
+from bootflow.bootos import session as agent_session
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conductor import power
@@ -38,9 +41,15 @@ class NodeTask(tf_task.Task):
 
 
 def check_wakeup(task, waited_for):
-    """Raise when a parked flow was woken by a timeout or an abort, so the
-    engine reverts; return True when the ramdisk called back."""
+    """Raise when a parked flow was woken by a timeout, an abort or a
+    failure the ramdisk reported, so the engine reverts; return True when
+    the ramdisk called back.
+
+    The reason is consumed: a later atom of the same run that parks in
+    turn must not take it for its own wake-up.
+    """
     reason = task.resume_reason
+    task.resume_reason = None
     if reason == 'timeout':
         raise exception.BootflowException(
             'Timeout reached while waiting for %s of node %s'
@@ -48,6 +57,9 @@ def check_wakeup(task, waited_for):
     if reason == 'abort':
         raise exception.BootflowException(
             'Aborted by request while waiting for %s' % waited_for)
+    if reason == 'error':
+        raise exception.BootflowException(task.resume_error or (
+            'The ramdisk reported a failure during %s' % waited_for))
     return reason == 'callback'
 
 
@@ -232,6 +244,8 @@ class Inspect(NodeTask):
             check_wakeup(task, 'inspection')
             leave_wait_state(task)
             return None
+        task.node.inspection_started_at = timeutils.utcnow()
+        task.node.inspection_finished_at = None
         if task.driver.inspect.inspect_hardware(task) == states.INSPECTWAIT:
             task.process_event('wait')
             return PARKED
@@ -239,6 +253,15 @@ class Inspect(NodeTask):
 
     def revert(self, task, *args, **kwargs):
         task.driver.inspect.abort(task)
+
+
+class InspectionDone(NodeTask):
+    """The inspect interface tidies up (an agent inspection powers the
+    node off and removes its ramdisk config) and the time is recorded."""
+
+    def execute(self, task):
+        task.driver.inspect.complete(task)
+        task.node.inspection_finished_at = timeutils.utcnow()
 
 
 class Rescue(NodeTask):
@@ -262,3 +285,25 @@ class Unrescue(NodeTask):
         info = dict(task.node.instance_info or {})
         info.pop('rescue_password', None)
         task.node.instance_info = info
+
+
+class EndAgentSession(NodeTask):
+    """Let the BootOS agent finish (it runs its POST script) before the
+    node is powered off or rebooted; a no-op when no agent is on the node.
+
+    Undone by nothing: on a revert the agent is told to stop by the power
+    off that follows, and its token is wiped with it.
+    """
+
+    def execute(self, task):
+        if task.resume_reason:
+            check_wakeup(task, 'the agent to finish')
+            leave_wait_state(task)
+            agent_session.close(task)
+            return None
+        if not agent_session.active(task.node):
+            return None
+        agent_session.request_finish(task)
+        task.process_event('wait')
+        task.node.save()
+        return PARKED

@@ -13,3 +13,7 @@ class InspectInterface(base.BaseInterface):
 
     def abort(self, task):
         """Stop an inspection waiting for the ramdisk."""
+
+    def complete(self, task):
+        """Tidy up after a successful inspection (power off, boot config),
+        once whatever ran on the node has finished."""

@@ -78,10 +78,12 @@ def build(params, append=()):
 
 
 def ramdisk_params(node_uuid, api_url, mac=None, developer=False,
-                   pre_url=None, post_url=None):
+                   pre_url=None, post_url=None, pre_checksum=None,
+                   post_checksum=None, extra=()):
     """What BootOS (and Ironic's agent) read from the command line: who
-    to call back, which NIC booted, which node this is, the mode, and the
-    PRE/POST scripts to run."""
+    to call back, which NIC booted, which node this is, the mode, the
+    PRE/POST scripts to run with their checksums, and ``extra`` pairs of
+    the operation (the inspection callback URL)."""
     api_url = check_url(api_url, 'The callback URL')
     return [
         ('SERVER_ADDR', api_url),
@@ -90,6 +92,8 @@ def ramdisk_params(node_uuid, api_url, mac=None, developer=False,
         ('bootflow_node', node_uuid),
         ('DEVELOPER', '1' if developer else None),
         ('PRE', check_url(pre_url, 'PRE script URL') if pre_url else None),
+        ('PRE_CHECKSUM', pre_checksum or None),
         ('POST', check_url(post_url, 'POST script URL')
          if post_url else None),
-    ]
+        ('POST_CHECKSUM', post_checksum or None),
+    ] + list(extra)

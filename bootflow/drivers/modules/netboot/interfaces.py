@@ -46,6 +46,9 @@ PROPERTIES = {
                              ' it configures unsupported hardware too.',
     'bootos_pre_script': 'URL of a script BootOS runs when it starts.',
     'bootos_post_script': 'URL of a script BootOS runs before reboot.',
+    'bootos_pre_script_checksum': 'Checksum of the PRE script '
+                                  '("sha256:<hex>", or a bare hex digest).',
+    'bootos_post_script_checksum': 'Checksum of the POST script.',
 }
 
 
@@ -73,7 +76,7 @@ def _append(task, info_first):
                                 '[pxe]kernel_append_params')
 
 
-def ramdisk_cmdline(task, mac):
+def ramdisk_cmdline(task, mac, extra=None):
     node = task.node
     info = node.driver_info or {}
     return cmdline.build(
@@ -82,7 +85,10 @@ def ramdisk_cmdline(task, mac):
             developer=strutils.bool_from_string(
                 info.get('bootos_developer_mode')),
             pre_url=info.get('bootos_pre_script'),
-            post_url=info.get('bootos_post_script')),
+            post_url=info.get('bootos_post_script'),
+            pre_checksum=info.get('bootos_pre_script_checksum'),
+            post_checksum=info.get('bootos_post_script_checksum'),
+            extra=sorted((extra or {}).items())),
         append=_append(task, (node.driver_info, node.instance_info)))
 
 
@@ -168,7 +174,8 @@ class _NetBoot(boot.BootInterface):
                                 info.get('deploy_ramdisk_checksum'))
         self._publish(task, RAMDISK, kernel, ramdisk,
                       lambda mac: ramdisk_cmdline(
-                          task, mac if self.bootif_in_cmdline else None))
+                          task, mac if self.bootif_in_cmdline else None,
+                          ramdisk_params))
 
     def prepare_installer(self, task, kernel_source, ramdisk_source,
                           params, checksums=(None, None)):
@@ -356,7 +363,8 @@ class GrubISOBoot(HTTPBoot):
     def prepare_ramdisk(self, task, ramdisk_params=None):
         info = task.node.driver_info or {}
         self._boot_iso(task, RAMDISK, info, info['deploy_iso'],
-                       lambda mac: ramdisk_cmdline(task, mac))
+                       lambda mac: ramdisk_cmdline(task, mac,
+                                                   ramdisk_params))
 
     def prepare_installer(self, task, *args, **kwargs):
         raise exception.InvalidParameterValue(
