@@ -86,28 +86,13 @@ class TreeWriter(object):
 
     def mirror(self, rel):
         """Recreate every symlink on the way to ``rel``; return its
-        resolved relative path (the same walk System.resolve does)."""
-        pending = [p for p in rel.split('/') if p and p != '.']
-        done = []
-        while pending:
-            part = pending.pop(0)
-            if part == '..':
-                if done:
-                    done.pop()
-                continue
-            here = os.path.join(self.src, *(done + [part]))
-            if not os.path.islink(here):
-                done.append(part)
-                continue
-            target = os.readlink(here)
-            link = os.path.join(self.dest, *(done + [part]))
+        resolved relative path (System.resolve's own walk)."""
+        def recreate(link_rel, target):
+            link = os.path.join(self.dest, link_rel)
             os.makedirs(os.path.dirname(link), exist_ok=True)
             if not os.path.lexists(link):
                 os.symlink(target, link)
-            if target.startswith('/'):
-                done = []
-            pending = [p for p in target.split('/') if p] + pending
-        return '/'.join(done)
+        return system_mod.System(self.src).resolve(rel, on_link=recreate)
 
     def probe(self, rel):
         """Recreate what an exists/isdir check found; an empty directory

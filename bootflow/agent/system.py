@@ -86,11 +86,13 @@ class System(object):
     def _parts(self, rel):
         return [p for p in str(rel).split('/') if p and p != '.']
 
-    def resolve(self, rel):
+    def resolve(self, rel, on_link=None):
         """Return ``rel`` with every symlink resolved, relative to root.
 
         Done by hand (not :func:`os.path.realpath`) so that links cannot
         escape a fixture tree into the host that runs the tests.
+        ``on_link(rel_of_link, target)`` sees each link on the way (the
+        capture tool recreates them).
         """
         pending = self._parts(rel)
         done = []
@@ -109,6 +111,8 @@ class System(object):
             if links > _MAX_LINKS:
                 raise OSError('too many symlinks under %s' % rel)
             target = os.readlink(here)
+            if on_link is not None:
+                on_link('/'.join(done + [part]), target)
             if target.startswith('/'):
                 done = []
             pending = self._parts(target) + pending

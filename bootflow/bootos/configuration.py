@@ -10,6 +10,8 @@ event) where operators look first. In developer mode (the node's
 the agent) the template is always applied.
 """
 
+import os
+
 from oslo_utils import strutils
 
 from bootflow.bootos import commands
@@ -29,6 +31,10 @@ def developer_mode(node, agent_reported=False):
 
 
 def _load():
+    """The templates; a missing directory means none (the default path
+    need not exist where no one uses templates)."""
+    if not os.path.isdir(CONF.bootos.templates_path):
+        return {}
     try:
         return templates.load_dir(CONF.bootos.templates_path)
     except templates.TemplateError as e:

@@ -32,8 +32,35 @@ LOG = log.getLogger(__name__)
 SCRIPTS_KEY = 'bootos_scripts'
 
 
+LOOKUP_STATES = frozenset((
+    states.DEPLOYING, states.DEPLOYWAIT, states.CLEANING, states.CLEANWAIT,
+    states.INSPECTING, states.INSPECTWAIT, states.RESCUING,
+    states.RESCUEWAIT, states.SERVICING, states.SERVICEWAIT))
+
+
 def active(node):
     return tokens.has_token(node.driver_internal_info)
+
+
+def check_lookup_allowed(node):
+    """404 (as for an unknown node: nothing is disclosed) unless the node
+    is in a state that expects a ramdisk."""
+    if CONF.api.restrict_lookup and node.provision_state not in \
+            LOOKUP_STATES:
+        LOG.warning('Lookup refused for node %s in state %s', node.uuid,
+                    node.provision_state)
+        raise exception.NotFound()
+
+
+def waits_for_results(task):
+    """Whether the node's parked flow waits for BootOS (its queued
+    commands, or an inspection upload) rather than for any heartbeat."""
+    node = task.node
+    if commands.outstanding(node.driver_internal_info):
+        return True
+    if node.provision_state == states.INSPECTWAIT:
+        return getattr(task.driver.inspect, 'agent_driven', False)
+    return getattr(task.driver.deploy, 'agent_driven', False)
 
 
 def _update(node, change):

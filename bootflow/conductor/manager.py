@@ -195,9 +195,15 @@ class ConductorManager:
     def heartbeat(self, context, node_id, callback_url=None,
                   agent_version=None, agent_status=None):
         """The ramdisk is up (or done with a step): wake the node's parked
-        flow. Heartbeats in other states are only recorded."""
+        flow. Only nodes in a wait state take note; a flow that waits for
+        BootOS results is not woken by a bare heartbeat (it would finish
+        without them)."""
         with self._acquire(context, node_id, 'heartbeat') as task:
             node = task.node
+            if node.provision_state not in states.WAIT_STATES:
+                LOG.debug('Heartbeat for node %s in state %s ignored',
+                          node.uuid, node.provision_state)
+                return
             info = dict(node.driver_internal_info or {})
             if callback_url:
                 info['agent_url'] = callback_url
@@ -205,8 +211,8 @@ class ConductorManager:
                 info['agent_version'] = agent_version
             info['agent_last_heartbeat'] = timeutils.utcnow().isoformat()
             node.driver_internal_info = info
-            if node.provision_state in states.WAIT_STATES \
-                    and not node.maintenance:
+            if not node.maintenance and \
+                    not agent_session.waits_for_results(task):
                 task.spawn_after(runner.resume, 'callback')
             node.save()
 
@@ -216,6 +222,9 @@ class ConductorManager:
         """A lookup: the node's ramdisk view with a token issued on the
         first call after the node booted, ``******`` after that."""
         with self._acquire(context, node_id, 'agent lookup') as task:
+            # checked again under the lock: the flow may have moved on
+            # while this lookup waited for it
+            agent_session.check_lookup_allowed(task.node)
             return agent_session.lookup_view(
                 task.node, agent_session.issue_token(task))
 

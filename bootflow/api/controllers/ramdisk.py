@@ -26,11 +26,13 @@ from bootflow.api.controllers import node_actions
 from bootflow.api.controllers import nodes
 from bootflow.bootos import commands
 from bootflow.bootos import inspection
+from bootflow.bootos import session
 from bootflow.bootos import tokens
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conf import CONF
 from bootflow.db import api as db_api
+from bootflow.db import records
 
 LOG = log.getLogger(__name__)
 
@@ -38,11 +40,6 @@ LOG = log.getLogger(__name__)
 _FIELDS = {'callback_url': 22, 'agent_version': 36, 'agent_token': 62,
            'agent_verify_ca': 68, 'agent_status': 81,
            'agent_status_message': 81}
-
-LOOKUP_STATES = frozenset((
-    states.DEPLOYING, states.DEPLOYWAIT, states.CLEANING, states.CLEANWAIT,
-    states.INSPECTING, states.INSPECTWAIT, states.RESCUING,
-    states.RESCUEWAIT, states.SERVICING, states.SERVICEWAIT))
 
 CONTINUE_INSPECTION_VERSION = 84
 
@@ -139,6 +136,9 @@ def heartbeat(req, node_ident):
         raise exception.MissingParameterValue(
             err='Missing argument: "callback_url"')
     node = nodes.get_node_or_404(req, node_ident)
+    if node['provision_state'] not in states.WAIT_STATES:
+        # nothing waits for it: accepted, as in Ironic, and ignored
+        return wsgi.Response(None, 202)
     if tokens.has_token(node['driver_internal_info']):
         # once an agent holds the node's token, only it may heartbeat;
         # a node never issued one hears from a one-shot caller (the
@@ -188,12 +188,13 @@ def lookup(req):
                 else _node_by_macs(macs))
     except exception.NodeNotFound:
         node = None
-    if node is None or (CONF.api.restrict_lookup and
-                        node['provision_state'] not in LOOKUP_STATES):
-        if node is not None:
-            LOG.error('Lookup refused for node %s in state %s',
-                      node['uuid'], node['provision_state'])
+    if node is None:
         raise exception.NotFound()
+    record = records.NodeRecord(node)
+    session.check_lookup_allowed(record)
+    if tokens.has_token(node['driver_internal_info']):
+        # issued already: the answer needs neither the lock nor a write
+        return _with_links(req, session.lookup_view(record, tokens.MASK))
     view = _rpc().get_node_with_token(req.context, node['id'])
     return _with_links(req, view)
 
@@ -261,7 +262,6 @@ def poll(req, node_uuid):
 
 def upload_log(req, node_uuid):
     """Store a BootOS agent's log."""
-    from bootflow.bootos import session
     body = _body(req, LOG_SCHEMA)
     node = _node_for_agent(node_uuid)
     tokens.check(node['driver_internal_info'], body.get('agent_token'))

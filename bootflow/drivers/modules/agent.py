@@ -53,6 +53,9 @@ class AgentInspect(inspect_iface.InspectInterface):
     ``/v1/continue_inspection`` (its URL is on the kernel command line as
     ``ipa-inspection-callback-url``, as for Ironic's agent)."""
 
+    # the flow waits for the upload, not for any heartbeat
+    agent_driven = True
+
     def get_properties(self):
         return dict(PROPERTIES)
 
@@ -77,6 +80,8 @@ class BootOSDeploy(deploy.DeployInterface):
     as clean steps (requested with ``baremetal node clean``) and deploy
     steps; the ``deploy`` step applies every section of the node's
     template."""
+
+    agent_driven = True
 
     def get_properties(self):
         return dict(PROPERTIES)

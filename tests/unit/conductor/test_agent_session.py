@@ -56,8 +56,10 @@ def _inspecting(service, **driver_info):
 
 
 def _head(node_id):
-    queue = commands.outstanding(db_api.get_node(node_id)[
-        'driver_internal_info'])
+    """The command at the head of the node's queue, once its flow is
+    parked (unlocked) again."""
+    row = wait_state(node_id, states.INSPECTWAIT)
+    queue = commands.outstanding(row['driver_internal_info'])
     return queue[0] if queue else None
 
 
@@ -179,3 +181,32 @@ def test_inspection_data_for_a_node_not_waiting_is_refused(service):
     with pytest.raises(exception.NotFound):
         service.manager.continue_inspection(None, node['id'], INVENTORY)
     assert db_api.list_ports(filters={'node_id': node['id']}) == []
+
+
+def test_a_bare_heartbeat_does_not_end_an_agent_inspection(service):
+    node = _inspecting(service)
+    service.manager.heartbeat(None, node['id'], 'http://127.0.0.1:9')
+    row = wait_state(node['id'], states.INSPECTWAIT)
+    assert row['inspection_finished_at'] is None
+    # nor while the agent's commands are outstanding
+    service.manager.continue_inspection(None, node['id'], INVENTORY)
+    assert _head(node['id'])['name'] == 'system.finish'
+    service.manager.heartbeat(None, node['id'], 'http://127.0.0.1:9')
+    row = wait_state(node['id'], states.INSPECTWAIT)
+    assert commands.outstanding(row['driver_internal_info'])
+
+
+def test_heartbeat_outside_a_wait_state_changes_nothing(service):
+    node = make_node(provision_state=states.MANAGEABLE)
+    service.manager.heartbeat(None, node['id'], 'http://127.0.0.1:9',
+                              agent_version='9.9')
+    assert db_api.get_node(node['id'])['driver_internal_info'] == \
+        node['driver_internal_info']
+
+
+def test_no_token_for_a_node_that_left_the_lookup_states(service):
+    node = make_node(provision_state=states.MANAGEABLE)
+    with pytest.raises(exception.NotFound):
+        service.manager.get_node_with_token(None, node['id'])
+    assert 'agent_secret_token' not in (
+        db_api.get_node(node['id'])['driver_internal_info'] or {})
