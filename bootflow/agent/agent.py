@@ -236,7 +236,8 @@ class Agent:
             raise FatalError('Cannot send an inventory: %s' % '; '.join(notes))
         return self.client.continue_inspection(
             inventory, notes, node_uuid=self.settings.node_uuid,
-            url=self.settings.continue_inspection_url)
+            url=self.settings.continue_inspection_url,
+            developer=self.settings.developer)
 
     def _abort_pre(self):
         """Report the failed PRE script and give up: the operator's

@@ -214,11 +214,14 @@ class Client:
                             retry_not_found_for=timeout)
 
     def continue_inspection(self, inventory, notes, node_uuid=None,
-                            url=None):
-        """Hand the inventory over; the answer has the lookup's shape."""
+                            url=None, developer=False):
+        """Hand the inventory over; the answer has the lookup's shape.
+        ``developer`` tells the server this BootOS runs in developer mode
+        (DEVELOPER=1), so it configures unsupported hardware too."""
         body = {'inventory': inventory,
                 'bootos': {'notes': list(notes),
-                           'agent_version': self.agent_version}}
+                           'agent_version': self.agent_version,
+                           'developer': bool(developer)}}
         params = {'node_uuid': node_uuid} if node_uuid else None
         return self.request('POST', url or '/v1/continue_inspection',
                             body=body, params=params)

@@ -287,8 +287,9 @@ def test_developer_mode_configures_the_disk_for_real(
     env = bootos
     name = ft.unique('dev')
     _disk_template(env, loop_disk, name)
-    uuid = create_node(env, node_cleanup, bootos_template=name,
-                       bootos_developer_mode='true')
+    # developer mode from the agent's side (DEVELOPER=1 on its command
+    # line), not the node's
+    uuid = create_node(env, node_cleanup, bootos_template=name)
     inspect_until_waiting(env, uuid)
     rc, out = finish(start_agent(env, FIXTURES / 'vm', '--node-uuid', uuid,
                                  '--inspect', '--developer'))

@@ -406,7 +406,8 @@ def test_continue_inspection_sends_inventory_notes_and_version(fake):
     assert request['query'] == {'node_uuid': NODE_UUID}
     assert request['body'] == {'inventory': inventory,
                                'bootos': {'notes': ['a note'],
-                                          'agent_version': 'test'}}
+                                          'agent_version': 'test',
+                                          'developer': False}}
 
 
 class _Response:

@@ -121,7 +121,8 @@ def test_inspection_path_sends_the_inventory(fake, make_agent):
     inspection, = fake.inspections
     assert inspection == {'inventory': INVENTORY,
                           'bootos': {'notes': ['stand-in inventory'],
-                                     'agent_version': 'test'}}
+                                     'agent_version': 'test',
+                                     'developer': False}}
     assert fake.polls[0]['agent_token'] == fake.token
 
 

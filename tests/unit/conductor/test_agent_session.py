@@ -175,6 +175,19 @@ def test_developer_mode_configures_unsupported_hardware(service, templates,
     assert apply['params']['developer'] is True
 
 
+def test_developer_mode_reported_by_the_agent(service, templates, conf,
+                                              tmp_path):
+    support = tmp_path / 'support.yaml'
+    support.write_text('- vendor: "Dell*"\n')
+    conf.set_override('support_list', str(support), 'bootos')
+    node = _inspecting(service)
+    service.manager.continue_inspection(
+        None, node['id'], INVENTORY, {'bootos': {'developer': True}})
+    apply = _head(node['id'])
+    assert apply['name'] == 'template.apply'
+    assert apply['params']['developer'] is True
+
+
 def test_inspection_data_for_a_node_not_waiting_is_refused(service):
     node = make_node(provision_state=states.MANAGEABLE,
                      inspect_interface='agent')
