@@ -21,6 +21,22 @@ def test_ramdisk_params_carry_callback_bootif_mode_and_scripts():
         'POST=https://192.0.2.1/post?x=1 console=ttyS0,115200n8' % NODE)
 
 
+def test_script_checksums_and_the_inspection_callback():
+    digest = 'sha256:' + 'ab' * 32
+    line = cmdline.build(cmdline.ramdisk_params(
+        NODE, 'http://h:6385', pre_url='http://h/pre', pre_checksum=digest,
+        post_url='http://h/post', post_checksum='cd' * 16,
+        extra=[('ipa-inspection-callback-url',
+                'http://h:6385/v1/continue_inspection')]))
+    assert ('PRE=http://h/pre PRE_CHECKSUM=%s POST=http://h/post '
+            'POST_CHECKSUM=%s ipa-inspection-callback-url='
+            'http://h:6385/v1/continue_inspection' % (digest, 'cd' * 16)
+            ) in line
+    with pytest.raises(exception.InvalidParameterValue):
+        cmdline.build(cmdline.ramdisk_params(
+            NODE, 'http://h:6385', pre_checksum='sha256:x y'))
+
+
 def test_user_mode_and_no_scripts_leave_the_keys_out():
     line = cmdline.build(cmdline.ramdisk_params(NODE, 'http://h:6385'))
     assert 'DEVELOPER' not in line and 'PRE=' not in line
