@@ -60,7 +60,9 @@ def waits_for_results(task):
         return True
     if node.provision_state == states.INSPECTWAIT:
         return getattr(task.driver.inspect, 'agent_driven', False)
-    return getattr(task.driver.deploy, 'agent_driven', False)
+    if node.provision_state in (states.DEPLOYWAIT, states.CLEANWAIT):
+        return getattr(task.driver.deploy, 'agent_driven', False)
+    return False
 
 
 def _update(node, change):
