@@ -14,6 +14,7 @@ from bootflow.conf import default
 from bootflow.conf import dhcp
 from bootflow.conf import drivers
 from bootflow.conf import fake
+from bootflow.conf import imaging
 from bootflow.conf import instances
 from bootflow.conf import netboot
 
@@ -29,3 +30,4 @@ instances.register_opts(CONF)
 netboot.register_opts(CONF)
 dhcp.register_opts(CONF)
 bootos.register_opts(CONF)
+imaging.register_opts(CONF)

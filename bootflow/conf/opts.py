@@ -14,6 +14,7 @@ from bootflow.conf import default
 from bootflow.conf import dhcp
 from bootflow.conf import drivers
 from bootflow.conf import fake
+from bootflow.conf import imaging
 from bootflow.conf import instances
 from bootflow.conf import netboot
 
@@ -21,16 +22,17 @@ from bootflow.conf import netboot
 def list_opts():
     return [
         ('DEFAULT', default.opts + drivers.opts + netboot.default_opts),
-        ('agent', bootos.agent_opts),
+        ('agent', bootos.agent_opts + imaging.agent_opts),
         ('api', api.opts + bootos.api_opts),
         ('auto_discovery', bootos.discovery_opts),
         ('bootos', bootos.bootos_opts),
         ('conductor', conductor.opts),
         ('database', database.opts),
-        ('deploy', netboot.deploy_opts),
+        ('deploy', netboot.deploy_opts + imaging.deploy_opts),
         ('dhcp', dhcp.opts_dhcp),
         ('dnsmasq', dhcp.opts_dnsmasq),
         ('fake', fake.opts),
+        ('image_store', imaging.image_store_opts),
         ('inspector', bootos.inspector_opts),
         ('instances', instances.opts),
         ('netinstall', netboot.netinstall_opts),
