@@ -11,6 +11,7 @@ import collections
 import importlib.metadata
 import logging
 import threading
+import time
 
 from bootflow.agent import client as agent_client
 from bootflow.agent import logbuffer
@@ -137,6 +138,9 @@ class Agent:
             'inventory.collect': self._cmd_inventory_collect,
             'log.upload': self._cmd_log_upload,
             'system.finish': self._cmd_system_finish,
+            'image.write': self._cmd_image_write,
+            'disk.erase_metadata': self._cmd_erase_metadata,
+            'disk.erase': self._cmd_erase,
         }
         self.interval = settings.poll_interval
         self._lock = threading.Lock()
@@ -148,6 +152,7 @@ class Agent:
         self._results = []
         self._events = []
         self._finishing = False
+        self._progress_at = 0.0
 
     # -- lifecycle ---------------------------------------------------
 
@@ -349,6 +354,52 @@ class Agent:
             if scripts.failed(event):
                 raise PostScriptFailed(event)
         return {'post': event}
+
+    def _disks(self):
+        if not (self.inventory or {}).get('disks'):
+            self.inventory, _notes = self.inventory_func(self.settings)
+        return list((self.inventory or {}).get('disks') or ())
+
+    def _cmd_image_write(self, params):
+        from bootflow.agent.imaging import deploy
+        return deploy.write_image(
+            params, self._disks(), root=self.settings.root,
+            progress=self._progress_for('image.write', params))
+
+    def _cmd_erase_metadata(self, params):
+        from bootflow.agent.imaging import deploy
+        return deploy.erase_metadata(params, self._disks(),
+                                     root=self.settings.root)
+
+    def _cmd_erase(self, params):
+        from bootflow.agent.imaging import deploy
+        return deploy.erase_devices(
+            params, self._disks(), root=self.settings.root,
+            progress=self._progress_for('disk.erase', params))
+
+    # -- progress ----------------------------------------------------
+
+    def _progress_for(self, command, params):
+        """A throttled reporter: long writes tell the server how far
+        they got (shown on the node) without a poll per block; only the
+        latest report waits to be sent."""
+        try:
+            interval = float(params.get('progress_interval') or 2.0)
+        except (TypeError, ValueError):
+            interval = 2.0
+
+        def report(fields):
+            now = time.monotonic()
+            final = fields.get('phase') == 'done'
+            if not final and now - self._progress_at < interval:
+                return
+            self._progress_at = now
+            event = dict(fields, kind='progress', command=command)
+            with self._lock:
+                self._events = [e for e in self._events
+                                if e.get('kind') != 'progress'] + [event]
+            self._wake.set()
+        return report
 
     # -- hardware managers -------------------------------------------
 
