@@ -367,6 +367,17 @@ class ImageRefValidationFailed(Invalid):
                 '%(reason)s')
 
 
+class ImageUnacceptable(Invalid):
+    """The image's bytes are not something we may deploy (wrong format,
+    a qcow2 reading other files, an unsupported checksum...): the fix is
+    a different image or a different declaration, never a retry."""
+    _msg_fmt = 'Image %(image)s refused: %(reason)s'
+
+
+class ImageConvertFailed(BootflowException):
+    _msg_fmt = 'Converting image %(image)s to raw failed: %(reason)s'
+
+
 class AgentTokenRequired(NotAuthenticated):
     """A ramdisk call without the agent token the node was issued."""
     _msg_fmt = 'Agent token is required for this call.'

@@ -122,3 +122,57 @@ def test_cache_with_default_downloader_over_http(http_root, tmp_path):
     with pytest.raises(exception.ImageDownloadFailed):
         c.fetch_image(base + '/missing.iso', str(tmp_path / 'n3'))
     assert not (tmp_path / 'n3').exists()
+
+
+# -- caps: size, overall deadline, non-regular files ------------------------
+
+def test_max_bytes_announced_fails_before_downloading(http_root, tmp_path):
+    _, base = http_root
+    with pytest.raises(exception.ImageDownloadFailed) as err:
+        download.fetch(base + '/big.iso', str(tmp_path / 'out'),
+                       max_bytes=download.CHUNK_SIZE)
+    assert 'more than the limit of 1 MiB' in str(err.value)
+    download.fetch(base + '/big.iso', str(tmp_path / 'out'),
+                   max_bytes=len(BIG))
+    assert (tmp_path / 'out').read_bytes() == BIG
+
+
+def test_endless_source_stops_at_max_bytes(tmp_path):
+    import time
+    from tests.unit.images.origin import Origin
+    with Origin(tmp_path) as origin:
+        started = time.monotonic()
+        with pytest.raises(exception.ImageDownloadFailed) as err:
+            download.fetch(origin.url + '/endless', str(tmp_path / 'out'),
+                           max_bytes=8 * download.MIB, deadline=30)
+        assert time.monotonic() - started < 10
+    assert 'larger than the limit of 8 MiB' in str(err.value)
+    assert os.path.getsize(tmp_path / 'out') <= 9 * download.MIB
+
+
+def test_trickling_source_stops_at_the_deadline(tmp_path):
+    import time
+    from tests.unit.images.origin import Origin
+    with Origin(tmp_path) as origin:
+        started = time.monotonic()
+        with pytest.raises(exception.ImageDownloadFailed) as err:
+            download.fetch(origin.url + '/trickle', str(tmp_path / 'out'),
+                           timeout=5, deadline=1)
+        assert time.monotonic() - started < 4
+    assert 'longer than 1 seconds' in str(err.value)
+
+
+def test_file_copies_are_capped_and_regular_only(tmp_path):
+    src = tmp_path / 'disk.img'
+    src.write_bytes(b'x' * 5000)
+    with pytest.raises(exception.ImageDownloadFailed) as err:
+        download.fetch('file://%s' % src, str(tmp_path / 'out'),
+                       max_bytes=4096)
+    assert 'limit of 4096 bytes' in str(err.value)
+    os.mkfifo(tmp_path / 'fifo')    # opening must not wait for a writer
+    for path in ('/dev/zero', tmp_path / 'fifo', tmp_path):
+        with pytest.raises(exception.ImageRefValidationFailed) as err:
+            download.fetch('file://%s' % path, str(tmp_path / 'out2'),
+                           max_bytes=4096)
+        assert 'not a regular file' in str(err.value)
+    assert not (tmp_path / 'out2').exists()
