@@ -20,6 +20,7 @@ from oslo_utils import timeutils
 from bootflow.bootos import commands
 from bootflow.bootos import configuration
 from bootflow.bootos import inspection
+from bootflow.bootos import progress
 from bootflow.bootos import tokens
 from bootflow.common import exception
 from bootflow.common import states
@@ -133,6 +134,19 @@ def _record_done(task, info, done):
         _history(task, configuration.describe(done),
                  error=done['status'] != commands.SUCCEEDED,
                  event_type='configuration')
+    elif done['name'] in IMAGE_COMMANDS:
+        progress.finish(info, done)
+        if done['name'] == 'image.write':
+            _record_image(info, done)
+            _history(task, progress.describe(done),
+                     error=done['status'] != commands.SUCCEEDED,
+                     event_type='deploy')
+        elif done['status'] != commands.SUCCEEDED:
+            _history(task, 'BootOS command %s failed: %s'
+                     % (done['name'], done['error']), error=True)
+        else:
+            _history(task, 'Disks erased: %s' % _devices(done),
+                     event_type='clean')
     elif done['name'] == 'inventory.collect' and done['result']:
         node_data.store_inventory(task.node.id,
                                   done['result'].get('inventory') or {},
@@ -148,6 +162,28 @@ def _record_done(task, info, done):
     return None
 
 
+IMAGE_COMMANDS = ('image.write', 'disk.erase_metadata', 'disk.erase')
+
+
+def _record_image(info, done):
+    """What later steps and operators need from a successful write:
+    Ironic's keys for the kind of image and the disk it went to."""
+    result = done.get('result') or {}
+    if done['status'] != commands.SUCCEEDED:
+        return
+    info['is_whole_disk_image'] = result.get('image_type') != 'partition'
+    info['root_device_used'] = result.get('root_device')
+    for key in ('disk_identifier', 'partition_uuid'):
+        if result.get(key):
+            info['root_uuid_or_disk_id'] = result[key]
+
+
+def _devices(done):
+    devices = (done.get('result') or {}).get('devices') or {}
+    return ', '.join('%s (%s)' % (name, method)
+                     for name, method in sorted(devices.items())) or 'none'
+
+
 def handle_poll(task, results=(), events=(), agent_version=None):
     """Record what the agent reported and wake its flow if that was what
     the flow waited for. Returns the commands for the agent."""
@@ -160,6 +196,9 @@ def handle_poll(task, results=(), events=(), agent_version=None):
     for event in events or ():
         if isinstance(event, dict) and event.get('kind') == 'script':
             failure = _record_script(task, info, event) or failure
+        elif isinstance(event, dict) and event.get('kind') == 'progress':
+            progress.record(info, event, node.deploy_step or
+                            node.clean_step)
     done = commands.record(info, results)
     for item in done:
         failure = _record_done(task, info, item) or failure

@@ -9,7 +9,7 @@ _ENABLED_DEFAULTS = {
     'bios': ['no-bios', 'fake'],
     'boot': ['fake', 'ipxe', 'pxe', 'http', 'grub-iso'],
     'console': ['no-console', 'fake'],
-    'deploy': ['fake', 'netinstall', 'bootos'],
+    'deploy': ['fake', 'netinstall', 'bootos', 'direct'],
     'firmware': ['no-firmware', 'fake'],
     'inspect': ['no-inspect', 'fake', 'agent'],
     'management': ['fake', 'noop'],

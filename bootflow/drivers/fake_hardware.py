@@ -12,7 +12,8 @@ class FakeHardware(hardware_type.AbstractHardwareType):
     supported_bios_interfaces = ['fake', 'no-bios']
     supported_boot_interfaces = ['fake', 'ipxe', 'pxe', 'http', 'grub-iso']
     supported_console_interfaces = ['fake', 'no-console']
-    supported_deploy_interfaces = ['fake', 'netinstall', 'bootos']
+    supported_deploy_interfaces = ['fake', 'netinstall', 'bootos',
+                                   'direct']
     supported_firmware_interfaces = ['fake', 'no-firmware']
     supported_inspect_interfaces = ['fake', 'no-inspect', 'agent']
     supported_management_interfaces = ['fake', 'noop']

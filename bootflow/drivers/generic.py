@@ -7,7 +7,8 @@ class ManualManagementHardware(hardware_type.AbstractHardwareType):
 
     supported_boot_interfaces = ['fake', 'ipxe', 'pxe', 'http',
                                  'grub-iso']
-    supported_deploy_interfaces = ['fake', 'netinstall', 'bootos']
+    supported_deploy_interfaces = ['fake', 'netinstall', 'bootos',
+                                   'direct']
     supported_inspect_interfaces = ['no-inspect', 'fake', 'agent']
     supported_management_interfaces = ['noop']
     supported_power_interfaces = ['fake']

@@ -1,0 +1,200 @@
+"""The ``direct`` deploy interface driven through the manager, with the
+agent's side played by polls: what the conductor prepares and queues,
+how progress and results land on the node, and how failures revert."""
+
+import hashlib
+import os
+
+import pytest
+
+from bootflow.bootos import commands
+from bootflow.common import exception
+from bootflow.common import states
+from bootflow.db import api as db_api
+from bootflow.db import node_data
+from tests.unit.conductor.helpers import make_node
+from tests.unit.conductor.helpers import wait_for
+from tests.unit.conductor.helpers import wait_state
+
+MIB = 1024 * 1024
+INVENTORY = {'disks': [{'name': '/dev/vda', 'size': 64 * MIB}],
+             'interfaces': [], 'cpu': {'count': 1}, 'memory': {}}
+
+
+@pytest.fixture
+def images(conf, tmp_path):
+    conf.set_override('state_path', str(tmp_path / 'state'))
+    allowed = tmp_path / 'images'
+    allowed.mkdir()
+    conf.set_override('file_url_allowed_paths', [str(allowed)],
+                      'conductor')
+    image = allowed / 'disk.raw'
+    with open(image, 'wb') as f:
+        for i in range(9):
+            f.write(bytes([i + 1]) * MIB)
+    return {'dir': allowed, 'raw': image,
+            'sha256': hashlib.sha256(image.read_bytes()).hexdigest()}
+
+
+def _info(images, **extra):
+    return dict({'image_source': 'file://%s' % images['raw'],
+                 'image_checksum': 'sha256:' + images['sha256'],
+                 'image_disk_format': 'raw'}, **extra)
+
+
+def _head(node_id, state):
+    row = wait_state(node_id, state)
+    queue = commands.outstanding(row['driver_internal_info'])
+    return queue[0] if queue else None
+
+
+def _next(node_id, state, name):
+    return wait_for(lambda: (lambda c: c if c and c['name'] == name
+                             else None)(_head(node_id, state)))
+
+
+def _ok(command, result=None):
+    return {'id': command['id'], 'command_status': 'SUCCEEDED',
+            'command_result': result or {}}
+
+
+def _deploying(service, info, configdrive=None, **node):
+    node = make_node(provision_state=states.AVAILABLE,
+                     power_state=states.POWER_OFF, deploy_interface='direct',
+                     instance_info=info, **node)
+    service.manager.do_provisioning_action(None, node['id'], 'active',
+                                           configdrive=configdrive)
+    inventory = _next(node['id'], states.DEPLOYWAIT, 'inventory.collect')
+    service.manager.bootos_poll(None, node['id'], results=[_ok(
+        inventory, {'inventory': INVENTORY, 'notes': []})])
+    return node
+
+
+def test_image_write_is_queued_from_the_block_store(service, images):
+    node = _deploying(service, _info(images),
+                      configdrive={'meta_data': {'hostname': 'n1'}},
+                      properties={'root_device': {'name': '/dev/vda'}})
+    write = _next(node['id'], states.DEPLOYWAIT, 'image.write')
+    params = write['params']
+    assert params['image_type'] == 'whole-disk'
+    assert params['root_device']['name'] == '/dev/vda'
+    image = params['image']
+    assert image['mode'] == 'blocks'
+    assert image['manifest_url'].endswith('.json')
+    assert image['sources'] and image['size'] == 9 * MIB
+    assert params['configdrive']['data']
+    row = db_api.get_node(node['id'])
+    assert row['deploy_step']['step'] == 'write_image'
+    # what the API shows of the queue has no params (the config drive
+    # may carry secrets)
+    assert 'params' not in commands.hide_params(
+        row['driver_internal_info'])[commands.QUEUE][0]
+
+    service.manager.bootos_poll(None, node['id'], events=[{
+        'kind': 'progress', 'command': 'image.write', 'phase': 'fetching',
+        'bytes_written': 3 * MIB, 'bytes_total': 9 * MIB,
+        'blocks_fetched': 1}])
+    shown = db_api.get_node(node['id'])['driver_internal_info'][
+        'agent_progress']
+    assert shown['percent'] == 33.3
+    assert shown['step'] == 'deploy.write_image'
+
+    service.manager.bootos_poll(None, node['id'], results=[_ok(write, {
+        'root_device': '/dev/vda', 'image_type': 'whole-disk',
+        'bytes_written': 9 * MIB, 'blocks_total': 3, 'blocks_fetched': 3,
+        'blocks_reused': 0, 'blocks_zero': 0, 'bytes_fetched': 9 * MIB})])
+    # (no token was issued here, so there is no agent session to end)
+    row = wait_state(node['id'], states.ACTIVE)
+    info = row['driver_internal_info']
+    assert info['is_whole_disk_image'] is True
+    assert info['root_device_used'] == '/dev/vda'
+    assert info['agent_progress']['phase'] == 'done'
+    assert row['power_state'] == states.POWER_ON
+    events = [e['event'] for e in node_data.list_history(node['id'])]
+    assert any(e.startswith('Image written to /dev/vda') for e in events)
+
+
+def test_second_prepare_reuses_the_manifest(service, images):
+    first = _deploying(service, _info(images))
+    one = _next(first['id'], states.DEPLOYWAIT, 'image.write')
+    os.unlink(images['raw'])       # the origin is gone: nothing to fetch
+    second = _deploying(service, dict(_info(images)))
+    two = _next(second['id'], states.DEPLOYWAIT, 'image.write')
+    assert one['params']['image']['manifest_sha256'] == \
+        two['params']['image']['manifest_sha256']
+
+
+def test_failed_write_fails_the_deploy_and_unlocks(service, images):
+    node = _deploying(service, _info(images))
+    write = _next(node['id'], states.DEPLOYWAIT, 'image.write')
+    service.manager.bootos_poll(None, node['id'], results=[{
+        'id': write['id'], 'command_status': 'FAILED',
+        'command_error': 'ImageError: image checksum mismatch; the disk '
+                         'was left unbootable'}])
+    row = wait_state(node['id'], states.DEPLOYFAIL)
+    assert 'image checksum mismatch' in row['last_error']
+    assert row['reservation'] is None
+    assert row['driver_internal_info']['agent_progress']['phase'] == \
+        'failed'
+
+
+def test_refused_source_fails_the_deploy(service, images, tmp_path):
+    outside = tmp_path / 'elsewhere.raw'
+    outside.write_bytes(b'x' * MIB)
+    node = _deploying(service, _info(images, image_source='file://%s'
+                                     % outside))
+    row = wait_state(node['id'], states.DEPLOYFAIL)
+    assert 'file_url_allowed_paths' in row['last_error']
+    assert not commands.outstanding(row['driver_internal_info'])
+
+
+@pytest.mark.parametrize('info, fragment', [
+    ({'image_checksum': None}, 'checksum'),
+    ({'image_source': None}, 'image_source'),
+    ({'image_download_source': 'ftp'}, 'image_download_source'),
+])
+def test_validation_refuses_before_deploying(service, images, info,
+                                             fragment):
+    node = make_node(provision_state=states.AVAILABLE,
+                     deploy_interface='direct',
+                     instance_info={k: v for k, v in
+                                    dict(_info(images), **info).items()
+                                    if v is not None})
+    with pytest.raises(exception.InvalidParameterValue) as exc:
+        service.manager.do_provisioning_action(None, node['id'], 'active')
+    assert fragment in str(exc.value)
+    assert db_api.get_node(node['id'])['provision_state'] == \
+        states.AVAILABLE
+
+
+def test_bad_root_device_hints_are_refused(service, images):
+    node = make_node(provision_state=states.AVAILABLE,
+                     deploy_interface='direct', instance_info=_info(images),
+                     properties={'root_device': {'colour': 'red'}})
+    with pytest.raises(exception.InvalidParameterValue) as exc:
+        service.manager.do_provisioning_action(None, node['id'], 'active')
+    assert 'root device hints' in str(exc.value)
+
+
+def test_automated_cleaning_erases_metadata_then_devices(service, conf):
+    conf.set_override('erase_devices_priority', 10, 'deploy')
+    node = make_node(provision_state=states.MANAGEABLE,
+                     power_state=states.POWER_OFF, deploy_interface='direct')
+    service.manager.do_provisioning_action(None, node['id'], 'provide')
+    meta = _next(node['id'], states.CLEANWAIT, 'disk.erase_metadata')
+    plan = db_api.get_node(node['id'])['driver_internal_info'][
+        'clean_steps']
+    assert [(s['step'], s['priority']) for s in plan] == [
+        ('erase_devices_metadata', 99), ('erase_devices', 10)]
+    service.manager.bootos_poll(None, node['id'], results=[_ok(
+        meta, {'devices': {'/dev/vda': 'metadata'}})])
+    erase = _next(node['id'], states.CLEANWAIT, 'disk.erase')
+    assert erase['params']['allow_shred'] is False
+    service.manager.bootos_poll(None, node['id'], results=[{
+        'id': erase['id'], 'command_status': 'FAILED',
+        'command_error': 'ImageError: /dev/vda has no hardware secure '
+                         'erase'}])
+    row = wait_state(node['id'], states.CLEANFAIL)
+    assert 'no hardware secure erase' in row['last_error']
+    events = [e['event'] for e in node_data.list_history(node['id'])]
+    assert any('Disks erased: /dev/vda (metadata)' in e for e in events)
