@@ -19,8 +19,19 @@ from bootflow.conductor import power
 from bootflow.conf import CONF
 from bootflow.db import api as db_api
 from bootflow.drivers.modules.netboot import sources
+from bootflow.images import prepare as deploy_images
 
 LOG = log.getLogger(__name__)
+
+
+def _clean_image_caches():
+    """Boot files and deploy images share the [pxe] cache limits; each
+    cache evicts what no node links any more."""
+    sources.clean_image_cache()
+    freed = deploy_images.clean_cache()
+    if freed:
+        LOG.info('Deploy image cache: %d bytes of unused images evicted',
+                 freed)
 
 
 class ConductorService:
@@ -85,7 +96,7 @@ class ConductorService:
         if CONF.pxe.image_cache_clean_interval > 0:
             self._start_loop('image cache clean-up',
                              CONF.pxe.image_cache_clean_interval,
-                             sources.clean_image_cache)
+                             _clean_image_caches)
         LOG.info('Conductor %s started with hardware types %s', self.host,
                  ', '.join(sorted(self.catalog.hardware_types)))
 

@@ -198,3 +198,15 @@ def test_automated_cleaning_erases_metadata_then_devices(service, conf):
     assert 'no hardware secure erase' in row['last_error']
     events = [e['event'] for e in node_data.list_history(node['id'])]
     assert any('Disks erased: /dev/vda (metadata)' in e for e in events)
+
+
+def test_periodic_clean_up_covers_deploy_images(conf, tmp_path):
+    from bootflow.conductor import service as conductor_service
+    from bootflow.images import prepare
+    conf.set_override('state_path', str(tmp_path / 'state'))
+    where = prepare.cache_dir()
+    orphan = os.path.join(where, '.%s.sha256' % ('0' * 64))
+    with open(orphan, 'w') as f:
+        f.write('sha256 of a raw image that was evicted\n')
+    conductor_service._clean_image_caches()
+    assert not os.path.exists(orphan)
