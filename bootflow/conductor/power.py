@@ -1,6 +1,8 @@
 """Power actions and the periodic power state sync."""
 
 import concurrent.futures
+import random
+import threading
 
 from oslo_log import log
 
@@ -12,6 +14,7 @@ from bootflow.conductor import task_manager
 from bootflow.conf import CONF
 from bootflow.db import api as db_api
 from bootflow.db import node_data
+from bootflow.drivers import base
 
 LOG = log.getLogger(__name__)
 
@@ -62,22 +65,123 @@ def do_power_action(task, target, timeout=None):
     node.save()
 
 
-def _sync_one(service, node_row):
+class _SyncState:
+    """What one conductor's power sync remembers between sweeps.
+
+    Nodes whose last read failed are *suspects*: they are read in a small
+    pool of their own that the sweep does not wait for, and not again
+    while a read is still under way, so a rack of dead BMCs delays
+    nothing after the sweep that found them.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.suspects = set()
+        self.in_flight = set()
+        self.per_bmc = {}
+        self.suspect_pool = None
+
+    def semaphore(self, key):
+        with self.lock:
+            sem = self.per_bmc.get(key)
+            if sem is None:
+                sem = self.per_bmc[key] = threading.BoundedSemaphore(
+                    CONF.conductor.sync_power_state_per_bmc)
+            return sem
+
+    def begin(self, node_id):
+        with self.lock:
+            if node_id in self.in_flight:
+                return False
+            self.in_flight.add(node_id)
+            return True
+
+    def end(self, node_id, failed):
+        with self.lock:
+            self.in_flight.discard(node_id)
+            if failed:
+                self.suspects.add(node_id)
+            else:
+                self.suspects.discard(node_id)
+
+    def suspect_executor(self):
+        with self.lock:
+            if self.suspect_pool is None:
+                self.suspect_pool = concurrent.futures.ThreadPoolExecutor(
+                    max(1, CONF.conductor.sync_power_state_workers // 4),
+                    thread_name_prefix='power-sync-suspects')
+            return self.suspect_pool
+
+    def shutdown(self):
+        if self.suspect_pool is not None:
+            self.suspect_pool.shutdown(wait=False, cancel_futures=True)
+
+    def idle(self):
+        """True when no suspect read is under way (for tests and stop)."""
+        with self.lock:
+            return not self.in_flight
+
+
+def _sync_state(service):
+    state = getattr(service, '_power_sync', None)
+    if state is None:
+        state = service._power_sync = _SyncState()
+    return state
+
+
+def stop_sync(service):
+    state = getattr(service, '_power_sync', None)
+    if state is not None:
+        state.shutdown()
+
+
+def _read(task, sync):
+    """One bounded read: the driver's own retries would let a dead BMC
+    hold a sync worker for minutes."""
+    iface = task.driver.power
+    key_of = getattr(iface, 'bmc_key', None)
+    key = key_of(task) if key_of is not None else None
+    token = base.read_budget.set(CONF.conductor.sync_power_state_timeout)
     try:
-        with task_manager.acquire(service, None, node_row['id'],
+        if key is None:
+            return iface.get_power_state(task)
+        with sync.semaphore(key):
+            return iface.get_power_state(task)
+    finally:
+        base.read_budget.reset(token)
+
+
+def _sync_one(service, node_row, begun=False):
+    """Read under a shared lock (no database write); lock exclusively
+    only when something must change, and then only if no one else holds
+    the node — a busy node is synced next time. ``begun``: the caller
+    already marked the node in flight."""
+    sync = _sync_state(service)
+    if not begun and not sync.begin(node_row['id']):
+        return
+    failed = False
+    try:
+        with task_manager.acquire(service, None, node_row['id'], shared=True,
                                   purpose='power state sync') as task:
+            seen = task.node.power_state
             try:
-                actual = task.driver.power.get_power_state(task)
+                actual, error = _read(task, sync), None
             except Exception as e:
-                _count_failure(task, e)
+                actual, error = None, e
+            failed = error is not None
+            if not failed and actual == seen and not _needs_recovery(task):
                 return
-            changed = _recover_from_power_failure(task)
-            recorded = task.node.power_state
-            if actual != recorded:
-                _reconcile(task, actual, recorded)
-                changed = True
-            if changed:
-                task.node.save()
+        with task_manager.acquire(service, None, node_row['id'], wait=False,
+                                  purpose='power state sync') as task:
+            if task.node.power_state != seen:
+                return  # changed while we read: the next sweep decides
+            if failed:
+                _count_failure(task, error)
+                return
+            _recover_from_power_failure(task)
+            if actual != seen:
+                _reconcile(task, actual, seen)
+            task.node.save()
     except exception.NodeLocked:
         pass    # busy nodes are synced next time
     except exception.NodeNotFound:
@@ -85,6 +189,14 @@ def _sync_one(service, node_row):
     except Exception:
         LOG.exception('Power state sync failed for node %s',
                       node_row['uuid'])
+    finally:
+        sync.end(node_row['id'], failed)
+
+
+def _needs_recovery(task):
+    node = task.node
+    return bool((node.driver_internal_info or {}).get('power_sync_failures')
+                or (node.maintenance and node.fault == states.POWER_FAILURE))
 
 
 def _reconcile(task, actual, recorded):
@@ -113,6 +225,7 @@ def _count_failure(task, error):
             not node.maintenance:
         node.maintenance = True
         node.fault = states.POWER_FAILURE
+        node.power_state = None
         node.maintenance_reason = ('During sync_power_state, max retries '
                                    'exceeded for node %s, node state None '
                                    'does not match expected state. Error: '
@@ -158,7 +271,21 @@ def sync_power_states(service):
              and hash_ring.RING.host_for(n) == service.host]
     if not nodes:
         return 0
-    workers = CONF.conductor.sync_power_state_workers
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda n: _sync_one(service, n), nodes))
+    sync = _sync_state(service)
+    # shuffled, so the nodes behind one BMC are not read in a burst and a
+    # slow stretch of the list does not always delay the same nodes
+    random.shuffle(nodes)
+    healthy = [n for n in nodes if n['id'] not in sync.suspects]
+    suspects = sync.suspect_executor()
+    for row in nodes:
+        if row['id'] in sync.suspects and sync.begin(row['id']):
+            try:
+                suspects.submit(_sync_one, service, row, True)
+            except RuntimeError:
+                sync.end(row['id'], True)
+                break   # shutting down
+    with concurrent.futures.ThreadPoolExecutor(
+            CONF.conductor.sync_power_state_workers,
+            thread_name_prefix='power-sync') as pool:
+        list(pool.map(lambda n: _sync_one(service, n), healthy))
     return len(nodes)

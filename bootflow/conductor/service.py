@@ -124,6 +124,7 @@ class ConductorService:
             self._rpc_server.stop()
             self._rpc_server.wait()
         self._pool.shutdown(wait=True)
+        power.stop_sync(self)
         try:
             db_api.unregister_conductor(self.host)
         except Exception:

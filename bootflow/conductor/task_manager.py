@@ -36,7 +36,7 @@ LOG = log.getLogger(__name__)
 
 class TaskManager:
     def __init__(self, service, context, node_id, shared=False, purpose='',
-                 take_over_from=None):
+                 take_over_from=None, wait=True):
         self.service = service
         self.context = context
         self.shared = shared
@@ -54,7 +54,7 @@ class TaskManager:
             row = db_api.reserve_node(service.host, node_id,
                                       held_by=take_over_from)
         else:
-            row = self._lock(node_id)
+            row = self._lock(node_id, wait)
         self.node = records.NodeRecord(row)
         self._locked = not shared
         try:
@@ -65,8 +65,8 @@ class TaskManager:
         self.fsm = state_machine.ProvisionFSM(row['provision_state'],
                                               row['target_provision_state'])
 
-    def _lock(self, node_id):
-        attempts = CONF.conductor.node_locked_retry_attempts
+    def _lock(self, node_id, wait=True):
+        attempts = CONF.conductor.node_locked_retry_attempts if wait else 0
         for attempt in range(attempts + 1):
             try:
                 return db_api.reserve_node(self.service.host, node_id)
@@ -175,6 +175,9 @@ class TaskManager:
 
 
 def acquire(service, context, node_id, shared=False, purpose='',
-            take_over_from=None):
+            take_over_from=None, wait=True):
+    """``wait=False``: a locked node fails at once with NodeLocked instead
+    of being retried, for periodic work that simply tries again later."""
     return TaskManager(service, context, node_id, shared=shared,
-                       purpose=purpose, take_over_from=take_over_from)
+                       purpose=purpose, take_over_from=take_over_from,
+                       wait=wait)

@@ -17,6 +17,16 @@ opts = [
     cfg.IntOpt('sync_power_state_workers', default=8, min=1,
                help='Nodes whose power state is read at once during a '
                     'sync.'),
+    cfg.IntOpt('sync_power_state_per_bmc', default=4, min=1,
+               help='Power state reads at once against one BMC address '
+                    '(nodes behind one chassis manager or Redfish '
+                    'aggregator share it), so a sync does not flood it.'),
+    cfg.FloatOpt('sync_power_state_timeout', default=10.0, min=0.1,
+                 help='Seconds one power state read may take during a '
+                      'sync, in one attempt; a BMC slower than this '
+                      'counts as a failed read. Reads asked for through '
+                      'the API keep the drivers\' own timeouts and '
+                      'retries.'),
     cfg.IntOpt('power_state_sync_max_retries', default=3, min=1,
                help='Failed power state reads in a row after which the '
                     'node goes to maintenance with fault "power failure"; '

@@ -6,6 +6,7 @@ conductor asks an interface for its steps instead of knowing its methods.
 """
 
 import abc
+import contextvars
 import inspect
 
 
@@ -23,6 +24,11 @@ def _step_decorator(kind):
         return wrap
     return decorator
 
+
+# Set by the periodic power sync around each read: a BMC driver then makes
+# one attempt, bounded by this many seconds, instead of its own retries and
+# timeouts, so a dead BMC costs a sync one short wait. None: no budget.
+read_budget = contextvars.ContextVar('bmc_read_budget', default=None)
 
 deploy_step = _step_decorator('deploy')
 clean_step = _step_decorator('clean')

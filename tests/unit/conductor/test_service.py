@@ -1,7 +1,11 @@
+import threading
+import time
+
 from bootflow.common import states
 from bootflow.conductor import power
 from bootflow.conductor import service as conductor_service
 from bootflow.db import api as db_api
+from bootflow.drivers import base
 from bootflow.drivers.modules import fake
 from tests.unit.conductor.helpers import make_node
 from tests.unit.conductor.helpers import wait_state
@@ -72,13 +76,84 @@ def test_power_sync_failures_set_and_clear_power_failure(
     row = db_api.get_node(node['id'])
     assert not row['maintenance']
     assert row['driver_internal_info']['power_sync_failures'] == 1
+    # a suspect is read in the background: the sweep does not wait for it
     power.sync_power_states(service)
+    _wait_sync_idle(service)
     row = db_api.get_node(node['id'])
     assert row['maintenance'] and row['fault'] == states.POWER_FAILURE
+    assert row['power_state'] is None
     assert 'bmc unreachable' in row['maintenance_reason']
     # the BMC answers again: out of maintenance, fault cleared
     db_api.update_node(node['id'], {'driver_info': {}})
     power.sync_power_states(service)
+    _wait_sync_idle(service)
     row = db_api.get_node(node['id'])
     assert not row['maintenance'] and row['fault'] is None
     assert 'power_sync_failures' not in row['driver_internal_info']
+
+
+def _wait_sync_idle(service, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not service._power_sync.idle():
+        assert time.monotonic() < deadline, 'suspect reads did not finish'
+        time.sleep(0.01)
+
+
+def test_power_sync_does_not_wait_for_known_dead_bmcs(service, conf,
+                                                      monkeypatch):
+    """A node whose read failed is read in the background afterwards:
+    the next sweep returns without waiting for its slow BMC."""
+    dead = make_node(provision_state=states.AVAILABLE,
+                     power_state=states.POWER_OFF,
+                     driver_info={'bmc': 'slow-dead'})
+    alive = make_node(provision_state=states.AVAILABLE,
+                      power_state=states.POWER_OFF)
+    release = threading.Event()
+    original = fake.FakePower.get_power_state
+
+    def read(self, task):
+        if (task.node.driver_info or {}).get('bmc') == 'slow-dead':
+            release.wait(10)
+            raise RuntimeError('no answer')
+        return original(self, task)
+    monkeypatch.setattr(fake.FakePower, 'get_power_state', read)
+    release.set()
+    power.sync_power_states(service)        # finds the dead one
+    release.clear()
+    fake._MACHINES[alive['uuid']]['power'] = states.POWER_ON
+    conf.set_override('force_power_state_during_sync', False, 'conductor')
+    started = time.monotonic()
+    power.sync_power_states(service)
+    assert time.monotonic() - started < 5   # the dead BMC holds 10 s
+    assert db_api.get_node(alive['id'])['power_state'] == states.POWER_ON
+    release.set()
+    _wait_sync_idle(service)
+    row = db_api.get_node(dead['id'])
+    assert row['driver_internal_info']['power_sync_failures'] == 2
+
+
+def test_power_sync_caps_reads_per_bmc(service, conf, monkeypatch):
+    conf.set_override('sync_power_state_per_bmc', 2, 'conductor')
+    conf.set_override('sync_power_state_workers', 8, 'conductor')
+    for _ in range(8):
+        make_node(provision_state=states.AVAILABLE,
+                  power_state=states.POWER_OFF)
+    lock = threading.Lock()
+    now = {'reading': 0, 'most': 0}
+    budgets = []
+
+    def read(self, task):
+        budgets.append(base.read_budget.get())
+        with lock:
+            now['reading'] += 1
+            now['most'] = max(now['most'], now['reading'])
+        time.sleep(0.05)
+        with lock:
+            now['reading'] -= 1
+        return states.POWER_OFF
+    monkeypatch.setattr(fake.FakePower, 'get_power_state', read)
+    monkeypatch.setattr(fake.FakePower, 'bmc_key',
+                        lambda self, task: 'fake:one-chassis', raising=False)
+    assert power.sync_power_states(service) == 8
+    assert now['most'] == 2
+    assert budgets == [conf.conductor.sync_power_state_timeout] * 8
