@@ -57,6 +57,8 @@ class BaseInterface(abc.ABC):
                                             '_%s_step_argsinfo' % kind),
                         'abortable': getattr(method,
                                              '_%s_step_abortable' % kind),
+                        'requires_ramdisk': getattr(
+                            method, '_%s_step_requires_ramdisk' % kind),
                         'interface': cls.interface_type,
                     })
         instance._steps = steps

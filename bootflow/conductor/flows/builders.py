@@ -38,7 +38,7 @@ def _clean_atoms(manual_steps=None, skip=False):
         return [finish]
     return [
         tasks.Validate(('power',)),
-        tasks.PrepareCleaning('prepare_cleaning'),
+        tasks.PrepareCleaning('prepare_cleaning', requested=manual_steps),
         tasks.RunSteps('clean', requested=manual_steps),
         tasks.EndAgentSession('end_agent_session'),
         tasks.TearDownCleaning('tear_down_cleaning'),

@@ -93,17 +93,50 @@ class PrepareRamdisk(NodeTask):
         task.driver.deploy.clean_up(task)
 
 
+# Set while a manual cleaning runs only out-of-band steps (BIOS, firmware,
+# RAID through the BMC): no ramdisk is booted for it, as in Ironic.
+NO_RAMDISK = 'cleaning_without_ramdisk'
+
+
 class PrepareCleaning(NodeTask):
+    def __init__(self, name, requested=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.requested = requested
+
+    def _ramdisk_needed(self, task):
+        if not self.requested:
+            return True
+        resolved = steps.resolve_requested(task, 'clean', self.requested)
+        return any(s.get('requires_ramdisk', True) for s in resolved)
+
     def execute(self, task):
+        info = dict(task.node.driver_internal_info or {})
+        if not self._ramdisk_needed(task):
+            info[NO_RAMDISK] = True
+            task.node.driver_internal_info = info
+            task.node.save()
+            return
+        if info.pop(NO_RAMDISK, None):
+            task.node.driver_internal_info = info
         task.driver.deploy.prepare_cleaning(task)
 
     def revert(self, task, *args, **kwargs):
-        task.driver.deploy.tear_down_cleaning(task)
+        _tear_down_cleaning(task)
+
+
+def _tear_down_cleaning(task):
+    info = task.node.driver_internal_info or {}
+    if info.get(NO_RAMDISK):
+        info = dict(info)
+        info.pop(NO_RAMDISK)
+        task.node.driver_internal_info = info
+        return
+    task.driver.deploy.tear_down_cleaning(task)
 
 
 class TearDownCleaning(NodeTask):
     def execute(self, task):
-        task.driver.deploy.tear_down_cleaning(task)
+        _tear_down_cleaning(task)
 
 
 class RunSteps(NodeTask):

@@ -271,7 +271,7 @@ class FakeInspect(_Fake, inspect_iface.InspectInterface):
 
 
 class FakeBIOS(_Fake, optional.BIOSInterface):
-    @base.clean_step(priority=0, argsinfo={
+    @base.clean_step(priority=0, requires_ramdisk=False, argsinfo={
         'settings': {'description': 'List of BIOS settings',
                      'required': True}})
     def apply_configuration(self, task, settings):
@@ -280,7 +280,7 @@ class FakeBIOS(_Fake, optional.BIOSInterface):
             {s['name']: s['value'] for s in settings})
         node_data.set_bios_settings(task.node.id, settings)
 
-    @base.clean_step(priority=0)
+    @base.clean_step(priority=0, requires_ramdisk=False)
     def factory_reset(self, task):
         delay(task, 'bios')
         machine(task.node)['bios'].clear()
@@ -293,7 +293,7 @@ class FakeBIOS(_Fake, optional.BIOSInterface):
 
 
 class FakeRAID(_Fake, optional.RAIDInterface):
-    @base.clean_step(priority=0)
+    @base.clean_step(priority=0, requires_ramdisk=False)
     def create_configuration(self, task, create_root_volume=True,
                              create_nonroot_volumes=True):
         delay(task, 'raid')
@@ -301,7 +301,7 @@ class FakeRAID(_Fake, optional.RAIDInterface):
         machine(task.node)['raid'] = config
         task.node.raid_config = config
 
-    @base.clean_step(priority=0)
+    @base.clean_step(priority=0, requires_ramdisk=False)
     def delete_configuration(self, task):
         delay(task, 'raid')
         machine(task.node)['raid'] = {}
@@ -309,7 +309,7 @@ class FakeRAID(_Fake, optional.RAIDInterface):
 
 
 class FakeFirmware(_Fake, optional.FirmwareInterface):
-    @base.clean_step(priority=0, argsinfo={
+    @base.clean_step(priority=0, requires_ramdisk=False, argsinfo={
         'settings': {'description': 'Components to update',
                      'required': True}})
     def update(self, task, settings):

@@ -3,6 +3,7 @@ import pytest
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.db import api as db_api
+from bootflow.db import records
 from bootflow.drivers.modules import fake
 from tests.unit.conductor.helpers import make_node
 from tests.unit.conductor.helpers import wait_for
@@ -111,3 +112,34 @@ def test_inject_nmi_needs_support(service):
     with pytest.raises(exception.UnsupportedDriverExtension):
         service.manager.inject_nmi(None, manual['id'])
     assert db_api.get_node(manual['id'])['reservation'] is None
+
+
+def test_manual_clean_with_out_of_band_steps_boots_no_ramdisk(service):
+    """BIOS, RAID and firmware steps done through the BMC need no BootOS:
+    the node is not rebooted into it (Ironic's requires_ramdisk)."""
+    node = make_node(provision_state=states.MANAGEABLE,
+                     deploy_interface='direct')
+    fake.machine(records.NodeRecord(db_api.get_node(node['id'])))[
+        'boot_device'] = 'disk'
+    act(service, node, 'clean', clean_steps=[
+        {'interface': 'bios', 'step': 'apply_configuration',
+         'args': {'settings': [{'name': 'HT', 'value': 'off'}]}},
+        {'interface': 'raid', 'step': 'delete_configuration'}])
+    row = wait_state(node['id'], states.MANAGEABLE)
+    machine = fake._MACHINES[node['uuid']]
+    assert machine['bios'] == {'HT': 'off'}
+    assert machine['boot_device'] == 'disk'     # never set to boot BootOS
+    assert 'cleaning_without_ramdisk' not in row['driver_internal_info']
+
+
+def test_manual_clean_with_an_in_band_step_boots_the_ramdisk(service):
+    node = make_node(provision_state=states.MANAGEABLE,
+                     deploy_interface='direct')
+    fake.machine(records.NodeRecord(db_api.get_node(node['id'])))[
+        'boot_device'] = 'disk'
+    act(service, node, 'clean', clean_steps=[
+        {'interface': 'bios', 'step': 'apply_configuration',
+         'args': {'settings': [{'name': 'HT', 'value': 'off'}]}},
+        {'interface': 'deploy', 'step': 'erase_devices_metadata'}])
+    wait_for(lambda: fake._MACHINES[node['uuid']]['boot_device'] == 'pxe',
+             timeout=30)
