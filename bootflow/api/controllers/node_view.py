@@ -67,7 +67,7 @@ def _secret_safe(info):
         if not any(h in lowered for h in _SECRET_HINTS):
             return orjson.Fragment(info)
         info = orjson.loads(info)
-    return strutils.mask_dict_password(info)
+    return strutils.mask_dict_password(info, "******")
 
 
 class _Plan:

@@ -487,3 +487,17 @@ def test_shards(client):
     assert client.get('/v1/shards', v(81)).status_int == 404
     assert client.get('/v1/shards', v(82)).doc == {'shards': [
         {'name': 's1', 'count': 2}, {'name': 'None', 'count': 1}]}
+
+
+def test_bmc_passwords_shown_as_six_stars(client):
+    """Ironic's mask, in every view of a node: clients compare to it."""
+    node = client.node(driver_info={'redfish_password': 'pw-1',
+                                    'ipmi_password': 'pw-2',
+                                    'redfish_username': 'admin'})
+    assert node['driver_info'] == {'redfish_password': '******',
+                                   'ipmi_password': '******',
+                                   'redfish_username': 'admin'}
+    for path in ('/v1/nodes/%s' % node['uuid'], '/v1/nodes/detail'):
+        body = client.get(path).body
+        assert b'pw-1' not in body and b'pw-2' not in body
+        assert b'"******"' in body
