@@ -7,6 +7,7 @@ Option names follow Ironic's wherever Ironic has the option, so an operator's
 from oslo_config import cfg
 
 from bootflow.conf import api
+from bootflow.conf import bmc
 from bootflow.conf import bootos
 from bootflow.conf import conductor
 from bootflow.conf import database
@@ -31,3 +32,4 @@ netboot.register_opts(CONF)
 dhcp.register_opts(CONF)
 bootos.register_opts(CONF)
 imaging.register_opts(CONF)
+bmc.register_opts(CONF)

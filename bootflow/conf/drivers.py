@@ -6,16 +6,17 @@ INTERFACE_KINDS = ('bios', 'boot', 'console', 'deploy', 'firmware', 'inspect',
                    'storage', 'vendor')
 
 _ENABLED_DEFAULTS = {
-    'bios': ['no-bios', 'fake'],
-    'boot': ['fake', 'ipxe', 'pxe', 'http', 'grub-iso'],
+    'bios': ['no-bios', 'fake', 'redfish'],
+    'boot': ['fake', 'ipxe', 'pxe', 'http', 'grub-iso',
+             'redfish-virtual-media'],
     'console': ['no-console', 'fake'],
     'deploy': ['fake', 'netinstall', 'bootos', 'direct'],
-    'firmware': ['no-firmware', 'fake'],
-    'inspect': ['no-inspect', 'fake', 'agent'],
-    'management': ['fake', 'noop'],
+    'firmware': ['no-firmware', 'fake', 'redfish'],
+    'inspect': ['no-inspect', 'fake', 'agent', 'redfish'],
+    'management': ['fake', 'noop', 'ipmitool', 'redfish'],
     'network': ['noop', 'flat'],
-    'power': ['fake'],
-    'raid': ['no-raid', 'fake'],
+    'power': ['fake', 'ipmitool', 'redfish'],
+    'raid': ['no-raid', 'fake', 'redfish'],
     'rescue': ['no-rescue', 'fake'],
     'storage': ['noop', 'fake'],
     'vendor': ['no-vendor', 'fake'],
@@ -39,7 +40,8 @@ def _interface_opts(kind):
 
 opts = [
     cfg.ListOpt('enabled_hardware_types',
-                default=['fake-hardware', 'manual-management'],
+                default=['fake-hardware', 'manual-management', 'ipmi',
+                         'redfish'],
                 help='Hardware types (entry points in the '
                      'bootflow.hardware.types group) this service loads.'),
 ]

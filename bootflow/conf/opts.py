@@ -7,6 +7,7 @@ from oslo_config import cfg
 from oslo_db import options as db_options
 
 from bootflow.conf import api
+from bootflow.conf import bmc
 from bootflow.conf import bootos
 from bootflow.conf import conductor
 from bootflow.conf import database
@@ -35,8 +36,10 @@ def list_opts():
         ('image_store', imaging.image_store_opts),
         ('inspector', bootos.inspector_opts),
         ('instances', instances.opts),
+        ('ipmi', bmc.ipmi_opts),
         ('netinstall', netboot.netinstall_opts),
         ('pxe', netboot.pxe_opts),
+        ('redfish', bmc.redfish_opts),
     ]
 
 
