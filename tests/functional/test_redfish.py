@@ -53,8 +53,12 @@ def files(workdir):
 
 @pytest.fixture(scope='module')
 def svc(workdir):
+    http_port = free_port()
     service = start_service('sqlite', workdir, extra_config={
         'DEFAULT': {'debug': 'True'},
+        'deploy': {'http_url': 'http://127.0.0.1:%d' % http_port,
+                   'http_server_port': str(http_port),
+                   'http_server_host': '127.0.0.1'},
         'redfish': {'connection_attempts': '2',
                     'connection_retry_interval': '0.2',
                     'connect_timeout': '2', 'read_timeout': '3',
@@ -92,6 +96,15 @@ def _lower(rows):
 
 def _power(bmc, system_id):
     return bmc.record(system_id)['power_state']
+
+
+def _wait_parked(api, uuid, state, timeout=90):
+    """``state`` reached and the node unlocked, whatever its target."""
+    def check():
+        row = api.node(uuid)
+        return row if (row['provision_state'] == state
+                       and not row['reservation']) else None
+    return wait_for(check, timeout=timeout, message='%s %s' % (uuid, state))
 
 
 def _clean(cli, api, uuid, steps, end='manageable', timeout=120):
@@ -177,10 +190,7 @@ def test_bad_bios_setting_fails_before_touching_the_bmc(cli, api, bmc,
         'interface': 'bios', 'step': 'apply_configuration',
         'args': {'settings': [{'name': 'NoSuchSetting', 'value': 'x'}]}}]))
     # a failed manual cleaning keeps "manageable" as its target (Ironic)
-    failed = wait_for(lambda: (lambda n: n if n['provision_state'] ==
-                               'clean failed' and not n['reservation']
-                               else None)(api.node(node['uuid'])),
-                      timeout=60, message='clean failed')
+    failed = _wait_parked(api, node['uuid'], 'clean failed')
     assert failed['target_provision_state'] == 'manageable'
     assert 'NoSuchSetting' in failed['last_error']
     assert bmc.record(node['system'])['bios'] == before
@@ -264,6 +274,44 @@ def test_bios_settings_that_need_a_reboot_get_one(cli, api, workdir,
             'Ahci'
     finally:
         staged.stop()
+
+
+def test_virtual_media_boot_inserts_the_iso_and_boots_it_once(
+        cli, api, bmc, files, workdir, node_cleanup):
+    """Inspection by BootOS booted from virtual media: the BMC fetches
+    the ISO from our HTTP server, boots the CD once; an abort ejects."""
+    iso = workdir / 'files' / 'bootos.iso'
+    iso.write_bytes(b'\0' * 32768 + b'CD001' + b'\0' * 4096)
+    system = bmc.system_ids()[1]
+    created = _enroll(cli, bmc, system, 'rf-vmedia',
+                      deploy_iso=files + '/bootos.iso')
+    node_cleanup.append((api, created['uuid']))
+    cli.run('node', 'set', created['uuid'], '--boot-interface',
+            'redfish-virtual-media', '--inspect-interface', 'agent')
+    api.move_to(created['uuid'], 'manageable', timeout=90)
+    cli.run('node', 'inspect', created['uuid'])
+    _wait_parked(api, created['uuid'], 'inspect wait')
+    record = bmc.record(system)
+    inserted = [m for m in record['virtual_media'].values()
+                if m.get('Inserted')]
+    assert len(inserted) == 1 and inserted[0]['Image'].endswith('.iso')
+    assert inserted[0]['Image'].startswith(svc_http(api))
+    assert (record['boot_device'], record['power_state']) == ('Cd', 'On')
+    # the CD was booted once: the next boot goes back to the disk
+    assert (record['boot_history'][-1]['device'],
+            record['boot_history'][-1]['override']) == ('Cd', 'Once')
+    cli.run('node', 'abort', created['uuid'])
+    _wait_parked(api, created['uuid'], 'inspect failed')
+    record = bmc.record(system)
+    assert not any(m.get('Inserted')
+                   for m in record['virtual_media'].values())
+
+
+def svc_http(api):
+    """Where the service publishes boot files (its [deploy]http_url)."""
+    conf = (api.service.workdir / 'bootflow.conf').read_text()
+    return [line.split('=', 1)[1].strip() for line in conf.splitlines()
+            if line.startswith('http_url')][0]
 
 
 def test_missing_and_invalid_driver_info_are_400(api, node_cleanup):
