@@ -166,6 +166,12 @@ def _sync_one(service, node_row, begun=False):
             seen = task.node.power_state
             try:
                 actual, error = _read(task, sync), None
+                if actual == states.ERROR:
+                    # the BMC answered something that is neither on nor
+                    # off: as unknown as no answer, never to be "fixed"
+                    raise exception.DriverOperationError(
+                        err='the BMC reports a power state that is '
+                            'neither on nor off')
             except Exception as e:
                 actual, error = None, e
             failed = error is not None

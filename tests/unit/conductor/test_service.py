@@ -1,6 +1,8 @@
 import threading
 import time
 
+import pytest
+
 from bootflow.common import states
 from bootflow.conductor import power
 from bootflow.conductor import service as conductor_service
@@ -157,3 +159,17 @@ def test_power_sync_caps_reads_per_bmc(service, conf, monkeypatch):
     assert power.sync_power_states(service) == 8
     assert now['most'] == 2
     assert budgets == [conf.conductor.sync_power_state_timeout] * 8
+
+
+def test_power_sync_counts_an_error_state_as_a_failed_read(
+        service, conf, monkeypatch):
+    node = make_node(provision_state=states.AVAILABLE,
+                     power_state=states.POWER_ON)
+    monkeypatch.setattr(fake.FakePower, 'get_power_state',
+                        lambda self, task: states.ERROR)
+    monkeypatch.setattr(fake.FakePower, 'set_power_state',
+                        lambda *a, **k: pytest.fail('no "fix" for error'))
+    power.sync_power_states(service)
+    row = db_api.get_node(node['id'])
+    assert row['power_state'] == states.POWER_ON
+    assert row['driver_internal_info']['power_sync_failures'] == 1
