@@ -273,16 +273,33 @@ class _Connector(sushy_connector.Connector):
                            **kwargs)
 
 
+def _verify(verify_ca):
+    """What requests would take from the environment for ``True``,
+    read once here: the sessions below do not read the environment."""
+    if verify_ca is True:
+        return (os.environ.get('REQUESTS_CA_BUNDLE')
+                or os.environ.get('CURL_CA_BUNDLE') or True)
+    return verify_ca
+
+
 def _connect(info):
     _SECRET_FILTER.add(info['password'])
     connector = _Connector(
-        info['address'], verify=info['verify_ca'],
+        info['address'], verify=_verify(info['verify_ca']),
         connect_timeout=CONF.redfish.connect_timeout,
         default_request_timeout=CONF.redfish.read_timeout,
         # 1, not 0: sushy reads 0 as "its default", which hides three
         # connection attempts with 2 s pauses inside every request.
         server_side_retries=1,
         server_side_retries_delay=CONF.redfish.connection_retry_interval)
+    # requests otherwise re-reads the proxy variables of the environment
+    # on every request, an eighth of a power sync's CPU time: read them
+    # once per connection.
+    session = getattr(connector, '_session', None)
+    if isinstance(session, requests.Session):
+        session.trust_env = False
+        session.proxies.update(requests.utils.get_environ_proxies(
+            info['address']))
     return sushy.Sushy(info['address'], auth=_auth(info),
                        connector=connector)
 

@@ -458,3 +458,47 @@ def test_secrets_never_reach_sushy_log_lines(caplog):
     assert 'bios-Secret-1' not in lines[0] and '***' in lines[0]
     # only while it is being sent: afterwards the value is not a secret
     assert lines[1] == 'after: bios-Secret-1'
+
+
+def test_environment_proxies_still_apply(monkeypatch, conf):
+    """Sessions do not re-read the environment per request, but the
+    proxy it names when the connection is made is used: a local proxy
+    that refuses everything sees the BMC's request."""
+    seen = []
+    proxy = socket.socket()
+    proxy.bind(('127.0.0.1', 0))
+    proxy.listen(4)
+
+    proxy.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():     # sushy retries a 5xx once
+            try:
+                conn, _ = proxy.accept()
+            except OSError:
+                continue
+            with conn:
+                seen.append(conn.recv(4096).split(b'\r\n', 1)[0])
+                conn.sendall(b'HTTP/1.1 502 Bad Gateway\r\nContent-Length: '
+                             b'0\r\nConnection: close\r\n\r\n')
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    monkeypatch.setenv('HTTP_PROXY', 'http://127.0.0.1:%d'
+                       % proxy.getsockname()[1])
+    monkeypatch.delenv('NO_PROXY', raising=False)
+    monkeypatch.delenv('no_proxy', raising=False)
+    conf.set_override('connection_attempts', 1, 'redfish')
+    conf.set_override('connection_retry_interval', 0, 'redfish')
+    utils.clear_cache()
+    node = rf.make_node(redfish_address='http://bmc.invalid')
+    try:
+        with pytest.raises(exception.DriverOperationError):
+            with utils.errors(node, 'connection'):
+                utils.get_connection(node)
+    finally:
+        stop.set()
+        thread.join(5)
+        proxy.close()
+    assert seen and set(seen) == {
+        b'GET http://bmc.invalid/redfish/v1/ HTTP/1.1'}
