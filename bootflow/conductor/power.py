@@ -1,8 +1,10 @@
 """Power actions and the periodic power state sync."""
 
+import collections
 import concurrent.futures
 import random
 import threading
+import time
 
 from oslo_log import log
 
@@ -115,6 +117,8 @@ class _SyncState:
     def shutdown(self):
         if self.suspect_pool is not None:
             self.suspect_pool.shutdown(wait=False, cancel_futures=True)
+        with self.lock:
+            self.in_flight.clear()   # cancelled reads will not end()
 
     def idle(self):
         """True when no suspect read is under way (for tests and stop)."""
@@ -290,8 +294,79 @@ def sync_power_states(service):
             except RuntimeError:
                 sync.end(row['id'], True)
                 break   # shutting down
-    with concurrent.futures.ThreadPoolExecutor(
-            CONF.conductor.sync_power_state_workers,
-            thread_name_prefix='power-sync') as pool:
-        list(pool.map(lambda n: _sync_one(service, n), healthy))
+    _sweep(service, healthy)
     return len(nodes)
+
+
+class _Sweep:
+    """Reads rows with ``[conductor]sync_power_state_workers`` threads.
+
+    A read still running after ``[conductor]sync_power_state_patience``
+    stops counting against the sweep: its thread finishes it in the
+    background (bounded by the read budget) and a new thread takes its
+    place, up to four times the workers in all. So BMCs that died since
+    the last sweep delay it by the patience each, not by their timeouts,
+    and slow ones get more threads rather than holding up fast ones.
+    """
+
+    def __init__(self, service, rows):
+        self.service = service
+        self.pending = collections.deque(rows)
+        self.workers = CONF.conductor.sync_power_state_workers
+        self.limit = self.workers * 4
+        self.lock = threading.Lock()
+        self.reading = {}       # thread -> start of its read, or None
+        self.detached = set()
+
+    def _work(self):
+        me = threading.current_thread()
+        while True:
+            with self.lock:
+                if me in self.detached:
+                    if len(self.reading) - len(self.detached) >= \
+                            self.workers:
+                        break
+                    self.detached.discard(me)   # room again: carry on
+                if not self.pending:
+                    break
+                row = self.pending.popleft()
+                self.reading[me] = time.monotonic()
+            try:
+                _sync_one(self.service, row)
+            finally:
+                with self.lock:
+                    self.reading[me] = None
+        with self.lock:
+            self.reading.pop(me, None)
+            self.detached.discard(me)
+
+    def _spawn(self, count):
+        for _ in range(count):
+            thread = threading.Thread(target=self._work, daemon=True,
+                                      name='power-sync')
+            with self.lock:
+                self.reading[thread] = None
+            thread.start()
+
+    def run(self):
+        patience = CONF.conductor.sync_power_state_patience
+        self._spawn(min(self.workers, len(self.pending)))
+        while True:
+            time.sleep(min(0.05, patience / 4))
+            now = time.monotonic()
+            with self.lock:
+                counted = [t for t, start in self.reading.items()
+                           if t not in self.detached and start is not None]
+                if not self.pending and not counted:
+                    return
+                slow = [t for t in counted
+                        if now - self.reading[t] > patience]
+                self.detached.update(slow)
+                room = self.limit - len(self.reading)
+                more = min(len(slow), max(room, 0)) if self.pending else 0
+            self._spawn(more)
+
+
+def _sweep(service, rows):
+    if rows:
+        _Sweep(service, rows).run()

@@ -27,6 +27,14 @@ opts = [
                       'counts as a failed read. Reads asked for through '
                       'the API keep the drivers\' own timeouts and '
                       'retries.'),
+    cfg.FloatOpt('sync_power_state_patience', default=1.0, min=0.01,
+                 help='Seconds a power sync waits on one read before it '
+                      'stops counting on it: the read goes on in the '
+                      'background (within sync_power_state_timeout) and '
+                      'another thread takes its place, up to four times '
+                      'sync_power_state_workers in all, so BMCs that just '
+                      'died delay a sweep by this much each, not by their '
+                      'timeouts.'),
     cfg.IntOpt('power_state_sync_max_retries', default=3, min=1,
                help='Failed power state reads in a row after which the '
                     'node goes to maintenance with fault "power failure"; '

@@ -173,3 +173,41 @@ def test_power_sync_counts_an_error_state_as_a_failed_read(
     row = db_api.get_node(node['id'])
     assert row['power_state'] == states.POWER_ON
     assert row['driver_internal_info']['power_sync_failures'] == 1
+
+
+def test_power_sync_sweep_stops_waiting_on_bmcs_that_just_died(
+        service, conf, monkeypatch):
+    """Two BMCs hang (not yet known dead) among healthy ones, with two
+    workers: the sweep gives up on each after the patience, not after
+    its timeout, and every healthy node is still read."""
+    conf.set_override('sync_power_state_workers', 2, 'conductor')
+    conf.set_override('sync_power_state_patience', 0.2, 'conductor')
+    conf.set_override('force_power_state_during_sync', False, 'conductor')
+    hung = [make_node(provision_state=states.AVAILABLE,
+                      power_state=states.POWER_OFF,
+                      driver_info={'bmc': 'hangs'}) for _ in range(2)]
+    healthy = [make_node(provision_state=states.AVAILABLE,
+                         power_state=states.POWER_OFF) for _ in range(10)]
+    for node in healthy:
+        fake._MACHINES[node['uuid']] = dict(power=states.POWER_ON)
+    release = threading.Event()
+    original = fake.FakePower.get_power_state
+
+    def read(self, task):
+        if (task.node.driver_info or {}).get('bmc') == 'hangs':
+            release.wait(10)
+            raise RuntimeError('no answer')
+        return original(self, task)
+    monkeypatch.setattr(fake.FakePower, 'get_power_state', read)
+    started = time.monotonic()
+    try:
+        power.sync_power_states(service)
+        took = time.monotonic() - started
+    finally:
+        release.set()
+    assert took < 5
+    assert all(db_api.get_node(n['id'])['power_state'] == states.POWER_ON
+               for n in healthy)
+    _wait_sync_idle(service)
+    assert all(db_api.get_node(n['id'])['driver_internal_info'][
+        'power_sync_failures'] == 1 for n in hung)
