@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests.functional import bmc_emulators
+from tests.functional.conftest import wait_for
 
 sushy = pytest.importorskip('sushy')
 pytest.importorskip('sushy_tools')
@@ -29,17 +30,6 @@ def uuid_of(index):
 
 def system_path(index):
     return '/redfish/v1/Systems/' + uuid_of(index)
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05, what='condition'):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for %s' % what)
-        time.sleep(interval)
 
 
 class _ImageHandler(http.server.SimpleHTTPRequestHandler):
@@ -118,18 +108,18 @@ def test_power_changes_land_after_the_delay(emulator, conn):
         system.refresh()
         return system.power_state == sushy.PowerState.ON
 
-    wait_for(is_on, what='power on')
+    wait_for(is_on, message='power on')
     assert time.monotonic() - started >= POWER_DELAY
     assert emulator.record(system_path(0))['power_state'] == 'On'
 
     system.reset_system(sushy.ResetType.FORCE_RESTART)
     record = emulator.record(system_path(0))
     assert record['power_state'] == 'Off'  # restarting: off first
-    wait_for(is_on, what='restart')
+    wait_for(is_on, message='restart')
     system.reset_system(sushy.ResetType.NMI)
     system.reset_system(sushy.ResetType.FORCE_OFF)
     wait_for(lambda: emulator.record(system_path(0))['power_state'] == 'Off',
-             what='power off')
+             message='power off')
     record = emulator.record(system_path(0))
     assert record['reset_history'][-4:] == ['On', 'ForceRestart', 'Nmi',
                                             'ForceOff']
@@ -173,7 +163,7 @@ def test_bios_changes_can_wait_for_a_reboot(tmp_path):
             system.bios.refresh()
             return system.bios.attributes['ProcTurboMode'] == 'Disabled'
 
-        wait_for(applied, what='BIOS settings applied by the boot')
+        wait_for(applied, message='BIOS settings applied by the boot')
     finally:
         emu.stop()
 
@@ -192,7 +182,7 @@ def test_boot_options_and_one_time_override(emulator, conn):
     system.reset_system(sushy.ResetType.ON)
     record = wait_for(
         lambda: (lambda r: r['power_state'] == 'On' and r)(
-            emulator.record(system_path(1))), what='power on')
+            emulator.record(system_path(1))), message='power on')
     assert record['boot_history'][-1]['device'] == 'Pxe'
     assert record['boot_override_enabled'] == 'Disabled'  # used up
     system.refresh()

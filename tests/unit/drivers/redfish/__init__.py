@@ -170,3 +170,19 @@ def connection_error(cause):
             raise sushy_exc.ConnectionError(url=ADDRESS, error=exc)
         except sushy_exc.ConnectionError as wrapped:
             return wrapped
+
+
+def db_task(with_power=False, **fields):
+    """A task on a redfish node stored in the test database (for the
+    interfaces that record BIOS settings, firmware or inventory), with the
+    real Redfish power interface when the code under test reboots."""
+    from bootflow.db import api as db_api
+    from bootflow.db import records
+    from bootflow.drivers.modules.redfish import power
+    node = records.NodeRecord(db_api.create_node(dict(
+        {'driver': 'redfish', 'driver_info': make_node().driver_info},
+        **fields)))
+    driver = (types.SimpleNamespace(power=power.RedfishPower(),
+                                    management=None)
+              if with_power else types.SimpleNamespace())
+    return types.SimpleNamespace(node=node, ports=[], driver=driver)

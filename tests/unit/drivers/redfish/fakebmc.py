@@ -8,6 +8,7 @@ documents kept here, so the tests exercise sushy's actual behaviour
 Writes go to per-path handlers a test installs; every request is logged.
 """
 
+import contextlib
 import copy
 import json
 from urllib import parse
@@ -139,3 +140,16 @@ def manager_doc(**extra):
            'Model': 'Contoso BMC'}
     doc.update(extra)
     return doc
+
+
+@contextlib.contextmanager
+def running(conf, **overrides):
+    """A FakeBMC behind sushy for one test, with fast polling: the
+    ``[redfish]`` ``overrides`` are applied first."""
+    conf.set_override('connection_retry_interval', 0, 'redfish')
+    for name, value in overrides.items():
+        conf.set_override(name, value, 'redfish')
+    with rf.patched_sushy() as patched:
+        bmc = FakeBMC()
+        bmc.install(patched)
+        yield bmc

@@ -1,15 +1,11 @@
 import logging
-import types
 
 import pytest
 from sushy.resources.registry import attribute_registry
 
 from bootflow.common import exception
-from bootflow.db import api as db_api
 from bootflow.db import node_data
-from bootflow.db import records
 from bootflow.drivers.modules.redfish import bios
-from bootflow.drivers.modules.redfish import power
 from tests.unit.drivers import redfish as rf
 from tests.unit.drivers.redfish import fakebmc
 
@@ -123,12 +119,7 @@ def fake(conf, db):
 
 @pytest.fixture
 def task(db):
-    info = rf.make_node().driver_info
-    node = records.NodeRecord(db_api.create_node(
-        {'driver': 'redfish', 'driver_info': info}))
-    return types.SimpleNamespace(node=node, ports=[], driver=types.
-                                 SimpleNamespace(power=power.RedfishPower(),
-                                                 management=None))
+    return rf.db_task(with_power=True)
 
 
 @pytest.fixture

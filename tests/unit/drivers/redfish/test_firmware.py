@@ -1,14 +1,11 @@
 import logging
-import types
 
 import pytest
 
 from bootflow.common import exception
 from bootflow.db import api as db_api
 from bootflow.db import node_data
-from bootflow.db import records
 from bootflow.drivers.modules.redfish import firmware
-from bootflow.drivers.modules.redfish import power
 from tests.unit.drivers import redfish as rf
 from tests.unit.drivers.redfish import fakebmc
 
@@ -106,22 +103,14 @@ class Updater:
 
 @pytest.fixture
 def fake(conf, db):
-    conf.set_override('power_poll_interval', 0.01, 'redfish')
-    conf.set_override('firmware_poll_interval', 0.01, 'redfish')
-    conf.set_override('connection_retry_interval', 0, 'redfish')
-    with rf.patched_sushy() as patched:
-        bmc = fakebmc.FakeBMC()
-        bmc.install(patched)
+    with fakebmc.running(conf, power_poll_interval=0.01,
+                         firmware_poll_interval=0.01) as bmc:
         yield bmc
 
 
 @pytest.fixture
 def task(db):
-    node = records.NodeRecord(db_api.create_node(
-        {'driver': 'redfish', 'driver_info': rf.make_node().driver_info}))
-    return types.SimpleNamespace(node=node, ports=[], driver=types.
-                                 SimpleNamespace(power=power.RedfishPower(),
-                                                 management=None))
+    return rf.db_task(with_power=True)
 
 
 @pytest.fixture

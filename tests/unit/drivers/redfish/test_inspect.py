@@ -1,12 +1,9 @@
-import types
-
 import pytest
 
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.db import api as db_api
 from bootflow.db import node_data
-from bootflow.db import records
 from bootflow.drivers.modules.redfish import inspect
 from tests.unit.drivers import redfish as rf
 from tests.unit.drivers.redfish import fakebmc
@@ -28,10 +25,7 @@ def collection(fake, path, members):
 
 @pytest.fixture
 def fake(conf, db):
-    conf.set_override('connection_retry_interval', 0, 'redfish')
-    with rf.patched_sushy() as patched:
-        bmc = fakebmc.FakeBMC()
-        bmc.install(patched)
+    with fakebmc.running(conf) as bmc:
         yield bmc
 
 
@@ -87,12 +81,8 @@ def full_machine(fake, volumes=()):
 
 @pytest.fixture
 def task(db):
-    node = records.NodeRecord(db_api.create_node(
-        {'driver': 'redfish', 'driver_info': rf.make_node().driver_info,
-         'provision_state': states.INSPECTING,
-         'properties': {'capabilities': 'foo:bar'}}))
-    return types.SimpleNamespace(node=node, ports=[],
-                                 driver=types.SimpleNamespace())
+    return rf.db_task(provision_state=states.INSPECTING,
+                      properties={'capabilities': 'foo:bar'})
 
 
 @pytest.fixture

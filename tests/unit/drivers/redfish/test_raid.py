@@ -1,10 +1,7 @@
-import types
-
 import pytest
 
 from bootflow.common import exception
 from bootflow.db import api as db_api
-from bootflow.db import records
 from bootflow.drivers.modules.redfish import raid
 from tests.unit.drivers import redfish as rf
 from tests.unit.drivers.redfish import fakebmc
@@ -115,21 +112,14 @@ class Controller:
 
 @pytest.fixture
 def fake(conf, db):
-    conf.set_override('power_poll_interval', 0.01, 'redfish')
-    conf.set_override('firmware_poll_interval', 0.01, 'redfish')
-    conf.set_override('connection_retry_interval', 0, 'redfish')
-    with rf.patched_sushy() as patched:
-        bmc = fakebmc.FakeBMC()
-        bmc.install(patched)
+    with fakebmc.running(conf, power_poll_interval=0.01,
+                         firmware_poll_interval=0.01) as bmc:
         yield bmc
 
 
 @pytest.fixture
 def task(db):
-    node = records.NodeRecord(db_api.create_node(
-        {'driver': 'redfish', 'driver_info': rf.make_node().driver_info}))
-    return types.SimpleNamespace(node=node, ports=[],
-                                 driver=types.SimpleNamespace())
+    return rf.db_task()
 
 
 @pytest.fixture
