@@ -103,7 +103,9 @@ def detach_virtual_media(task, device_types):
 def update_cache(task):
     """Read what the hardware reports (boot mode, BIOS settings, firmware
     versions) into the node and the database. Never fails: a driver that
-    cannot tell leaves the cache as it was."""
+    cannot tell leaves the cache as it was. The first read that fails
+    ends the refresh — a BMC that does not answer would otherwise cost
+    every later read its full timeout before the flow even starts."""
     node = task.node
     management = task.driver.management
     for field, getter in (('boot_mode', management.get_boot_mode),
@@ -113,9 +115,10 @@ def update_cache(task):
         except exception.UnsupportedDriverExtension:
             continue
         except Exception as e:
-            LOG.warning('Could not read %s of node %s: %s', field,
-                        node.uuid, e)
-            continue
+            LOG.warning('Could not read %s of node %s, not refreshing its '
+                        'hardware cache: %s', field, node.uuid, e)
+            node.save()
+            return
         if value is not None and getattr(node, field) != value:
             setattr(node, field, value)
     node.save()
@@ -127,8 +130,9 @@ def update_cache(task):
         try:
             getattr(iface, method)(task)
         except Exception:
-            LOG.exception('Caching %s data of node %s failed', kind,
-                          node.uuid)
+            LOG.exception('Caching %s data of node %s failed; not reading '
+                          'more', kind, node.uuid)
+            return
 
 
 def cache_then_start(task, name, **kwargs):
