@@ -10,12 +10,14 @@ and latency stays low because the agent re-polls at once after a result.
 import collections
 import importlib.metadata
 import logging
+import os
 import threading
 import time
 
 from bootflow.agent import client as agent_client
 from bootflow.agent import logbuffer
 from bootflow.agent import scripts
+from bootflow.agent import system
 
 LOG = logging.getLogger(__name__)
 
@@ -50,6 +52,14 @@ def lookup_addresses(inventory, bootif=None):
         if mac and mac != _NO_MAC and mac not in found:
             found.append(mac)
     return found
+
+
+def disk_device(root, name):
+    """The device path of an inventory disk name, or None."""
+    if not name:
+        return None
+    from bootflow.agent.imaging import disk
+    return disk.device_path(root, name)
 
 
 def command_result(command, status, result=None, error=None):
@@ -153,6 +163,10 @@ class Agent:
         self._events = []
         self._finishing = False
         self._progress_at = 0.0
+        self._written_device = None
+        # set when system.finish loaded the deployed kernel: main() jumps
+        # into it once the server has the result
+        self.kexec_loaded = False
 
     # -- lifecycle ---------------------------------------------------
 
@@ -353,7 +367,17 @@ class Agent:
             self._emit(event)
             if scripts.failed(event):
                 raise PostScriptFailed(event)
-        return {'post': event}
+        result = {'post': event}
+        summary = system.memory_summary()
+        if summary:
+            LOG.info('At the end, %s', summary)
+        if params.get('kexec'):
+            from bootflow.agent import kexec
+            result['kexec'] = kexec.prepare(
+                disk_device(self.settings.root, self._written_device),
+                sys_root=os.path.join(self.settings.root, 'sys'))
+            self.kexec_loaded = bool(result['kexec'].get('loaded'))
+        return result
 
     def _disks(self):
         if not (self.inventory or {}).get('disks'):
@@ -362,9 +386,11 @@ class Agent:
 
     def _cmd_image_write(self, params):
         from bootflow.agent.imaging import deploy
-        return deploy.write_image(
+        result = deploy.write_image(
             params, self._disks(), root=self.settings.root,
             progress=self._progress_for('image.write', params))
+        self._written_device = result.get('root_device')
+        return result
 
     def _cmd_erase_metadata(self, params):
         from bootflow.agent.imaging import deploy
@@ -407,7 +433,6 @@ class Agent:
         """The managers, ranked once: ranking probes the hardware."""
         if self._dispatcher is None:
             from bootflow.agent import hardware
-            from bootflow.agent import system
             self._dispatcher = hardware.Dispatcher(
                 system.System(self.settings.root))
         return self._dispatcher

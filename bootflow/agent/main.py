@@ -14,6 +14,7 @@ import threading
 from bootflow.agent import agent as agent_mod
 from bootflow.agent import logbuffer
 from bootflow.agent import settings as settings_mod
+from bootflow.agent import system
 
 LOG = logging.getLogger('bootflow.agent')
 
@@ -74,13 +75,20 @@ def main(argv=None):
     LOG.info('bootos-agent %s starting; API %s', agent_mod.agent_version(),
              settings.api_url)
     agent = agent_mod.Agent(settings, log_buffer=buffer)
+    summary = system.memory_summary()
+    if summary:
+        LOG.info('%s', summary)
     # Signals can only be caught in the main thread (tests call main()
     # from others); SIGTERM from init ends the loop with the log shipped.
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         previous = signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     try:
-        return agent.run()
+        code = agent.run()
+        if code == agent_mod.EXIT_OK and agent.kexec_loaded:
+            from bootflow.agent import kexec
+            kexec.execute()
+        return code
     except KeyboardInterrupt:
         LOG.error('Interrupted')
         return agent_mod.EXIT_FATAL

@@ -238,3 +238,24 @@ def describe_failure(argv, result):
     if detail:
         return '%s failed (rc %s: %s)' % (name, result.rc, detail)
     return '%s failed (rc %s)' % (name, result.rc)
+
+
+def memory_summary(proc='/proc'):
+    """The agent's RSS and the machine's used memory, in MiB, as one
+    line for the console: what a BootOS costs is read off real boots."""
+    fields = {}
+    for name, keys in (('self/status', ('VmRSS',)),
+                       ('meminfo', ('MemTotal', 'MemAvailable'))):
+        try:
+            with open('%s/%s' % (proc, name)) as f:
+                for line in f:
+                    key, _, value = line.partition(':')
+                    if key in keys:
+                        fields[key] = int(value.split()[0]) // 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    if len(fields) < 3:
+        return None
+    return ('memory: agent RSS %d MiB; machine %d MiB used of %d MiB'
+            % (fields['VmRSS'], fields['MemTotal'] - fields['MemAvailable'],
+               fields['MemTotal']))

@@ -22,6 +22,7 @@ from bootflow.bootos import configuration
 from bootflow.bootos import inspection
 from bootflow.bootos import progress
 from bootflow.bootos import tokens
+from bootflow.bootos import warm_reboot
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conductor import power
@@ -81,17 +82,26 @@ def issue_token(task):
 
 
 def request_finish(task):
-    _update(task.node, lambda info: commands.enqueue(info, 'system.finish'))
+    params = warm_reboot.finish_params(task.node)
+    _update(task.node, lambda info: commands.enqueue(
+        info, 'system.finish', params or None))
 
 
 def close(task):
     """The agent is done: forget it and power the node off (the next boot,
-    into the instance or nowhere, is the flow's business)."""
+    into the instance or nowhere, is the flow's business) — unless it is
+    jumping into the deployed kernel with kexec: then the node stays on
+    and is already booting its instance."""
     def forget(info):
         tokens.wipe(info)
         commands.clear(info)
-    _update(task.node, forget)
-    power.set_power(task, states.POWER_OFF)
+        return warm_reboot.take(info)
+    if _update(task.node, forget):
+        task.node.power_state = states.POWER_ON
+        _history(task, 'BootOS is starting the deployed kernel (kexec); '
+                       'no power cycle', event_type='deploy')
+    else:
+        power.set_power(task, states.POWER_OFF)
     task.node.save()
 
 
@@ -147,6 +157,11 @@ def _record_done(task, info, done):
         else:
             _history(task, 'Disks erased: %s' % _devices(done),
                      event_type='clean')
+    elif done['name'] == 'system.finish' and done['result'] and \
+            done['status'] == commands.SUCCEEDED:
+        line = warm_reboot.record(info, done['result'])
+        if line:
+            _history(task, line, event_type='deploy')
     elif done['name'] == 'inventory.collect' and done['result']:
         node_data.store_inventory(task.node.id,
                                   done['result'].get('inventory') or {},

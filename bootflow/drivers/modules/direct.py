@@ -17,6 +17,7 @@ from oslo_log import log
 
 from bootflow.agent.imaging import rootdev
 from bootflow.bootos import commands
+from bootflow.bootos import warm_reboot
 from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conf import CONF
@@ -33,7 +34,7 @@ LOG = log.getLogger(__name__)
 PROPERTIES = dict(agent.PROPERTIES, image_download_source=(
     'How the agent gets the image: blocks, http or direct (default: '
     '[deploy]image_download_source). Also read from instance_info. '
-    'Optional.'))
+    'Optional.'), **warm_reboot.PROPERTIES)
 
 _CLEAN_PRIORITY = {
     'erase_devices_metadata': 'erase_devices_metadata_priority',
@@ -134,6 +135,7 @@ class DirectDeploy(agent.BootOSDeploy):
         source.checksum_of(info, CONF.agent.allow_md5_checksum,
                            fetch=False)
         download_source(node)
+        warm_reboot.enabled(node)
         root_device_hints(node)
         if image_type(node) == 'partition':
             partition_layout(task)

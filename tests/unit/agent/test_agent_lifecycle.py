@@ -405,3 +405,32 @@ def test_the_token_is_sent_on_every_poll_and_never_logged(
     assert fake.token not in caplog.text
     assert fake.token not in buffer.text()
     assert all(fake.token not in log['log'] for log in fake.logs)
+
+
+def test_finish_with_kexec_reports_whether_the_kernel_was_loaded(
+        fake, make_agent, monkeypatch):
+    """The answer goes with system.finish's result, so the conductor knows
+    before the jump whether to power cycle; the jump is main()'s, after
+    the result was accepted."""
+    from bootflow.agent import kexec
+    asked = []
+
+    def prepare(device, tools=None, sys_root='/sys'):
+        asked.append((device, sys_root))
+        return {'loaded': True, 'kernel': '/boot/vmlinuz'}
+    monkeypatch.setattr(kexec, 'prepare', prepare)
+    finish = fake.command('system.finish', {'kexec': True})
+    agent = make_agent()
+    agent._written_device = '/dev/vda'
+    assert run(agent) == agent_mod.EXIT_OK
+    assert fake.result(finish)['command_result'] == {
+        'post': None, 'kexec': {'loaded': True, 'kernel': '/boot/vmlinuz'}}
+    assert asked == [('/dev/vda', '/sys')]
+    assert agent.kexec_loaded is True
+
+
+def test_finish_without_kexec_loads_nothing(fake, make_agent):
+    fake.command('system.finish')
+    agent = make_agent()
+    assert run(agent) == agent_mod.EXIT_OK
+    assert agent.kexec_loaded is False

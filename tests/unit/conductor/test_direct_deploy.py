@@ -210,3 +210,90 @@ def test_periodic_clean_up_covers_deploy_images(conf, tmp_path):
         f.write('sha256 of a raw image that was evicted\n')
     conductor_service._clean_image_caches()
     assert not os.path.exists(orphan)
+
+
+# -- warm reboot (kexec) ---------------------------------------------------
+
+def _written(service, images, **driver_info):
+    """A deploy with an agent session whose image is written: the flow now
+    asks the agent to finish."""
+    node = make_node(provision_state=states.AVAILABLE,
+                     power_state=states.POWER_OFF, deploy_interface='direct',
+                     instance_info=_info(images), driver_info=driver_info)
+    service.manager.do_provisioning_action(None, node['id'], 'active')
+    inventory = _next(node['id'], states.DEPLOYWAIT, 'inventory.collect')
+    service.manager.get_node_with_token(None, node['id'])
+    service.manager.bootos_poll(None, node['id'], results=[_ok(
+        inventory, {'inventory': INVENTORY, 'notes': []})])
+    write = _next(node['id'], states.DEPLOYWAIT, 'image.write')
+    service.manager.bootos_poll(None, node['id'], results=[_ok(write, {
+        'root_device': '/dev/vda', 'image_type': 'whole-disk',
+        'bytes_written': 9 * MIB})])
+    return node, _next(node['id'], states.DEPLOYWAIT, 'system.finish')
+
+
+def _power_calls(node_id):
+    return [e['event'] for e in node_data.list_history(node_id)
+            if 'kexec' in e['event'] or 'Warm reboot' in e['event']]
+
+
+@pytest.fixture
+def power_requests(monkeypatch):
+    """Every power state the fake power driver is asked for."""
+    from bootflow.drivers.modules import fake
+    asked = []
+    real = fake.FakePower.set_power_state
+
+    def spy(self, task, power_state, timeout=None):
+        asked.append(power_state)
+        return real(self, task, power_state, timeout=timeout)
+    monkeypatch.setattr(fake.FakePower, 'set_power_state', spy)
+    return asked
+
+
+def test_kexec_loaded_by_the_agent_spares_the_power_cycle(
+        service, images, power_requests):
+    node, finish = _written(service, images, bootos_kexec='true')
+    assert finish['params'] == {'kexec': True}
+    assert db_api.get_node(node['id'])['power_state'] == states.POWER_ON
+    del power_requests[:]
+    service.manager.bootos_poll(None, node['id'], results=[_ok(finish, {
+        'post': None, 'kexec': {'loaded': True, 'kernel': '/boot/vmlinuz',
+                                'cmdline': 'root=/dev/vda1 ro'}})])
+    row = wait_state(node['id'], states.ACTIVE)
+    assert row['power_state'] == states.POWER_ON
+    assert 'bootos_kexec' not in row['driver_internal_info']
+    events = [e['event'] for e in node_data.list_history(node['id'])]
+    assert any(e.startswith('Warm reboot: BootOS loaded /boot/vmlinuz')
+               for e in events)
+    assert any('no power cycle' in e for e in events)
+    assert power_requests == []
+
+
+def test_kexec_not_possible_falls_back_to_a_power_cycle(
+        service, images, power_requests):
+    node, finish = _written(service, images, bootos_kexec=True)
+    del power_requests[:]
+    service.manager.bootos_poll(None, node['id'], results=[_ok(finish, {
+        'post': None, 'kexec': {'loaded': False,
+                                'reason': 'no kernel (vmlinuz) found'}})])
+    row = wait_state(node['id'], states.ACTIVE)
+    assert row['power_state'] == states.POWER_ON
+    assert power_requests == [states.POWER_OFF, states.POWER_ON]
+    assert _power_calls(node['id']) == [
+        'Warm reboot not possible, power cycling instead: no kernel '
+        '(vmlinuz) found']
+
+
+def test_without_bootos_kexec_the_agent_is_not_asked(service, images):
+    node, finish = _written(service, images)
+    assert finish['params'] == {}
+
+
+def test_a_bad_bootos_kexec_value_is_refused(service, images):
+    node = make_node(provision_state=states.AVAILABLE,
+                     deploy_interface='direct', instance_info=_info(images),
+                     driver_info={'bootos_kexec': 'sometimes'})
+    with pytest.raises(exception.InvalidParameterValue,
+                       match='bootos_kexec must be a boolean'):
+        service.manager.do_provisioning_action(None, node['id'], 'active')
