@@ -8,6 +8,7 @@ start, so a fresh machine needs no separate set-up step.
 
 import os
 import signal
+import sys
 import threading
 
 from oslo_config import cfg
@@ -61,6 +62,10 @@ def _start_boot_file_server():
 
 
 def main(argv=None):
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ['lab']:
+        from bootflow.lab import cli as lab_cli
+        return lab_cli.main(args[1:])
     service.prepare(argv, default_config_files=[])
     if CONF.rpc_transport == 'oslo' and CONF.get_location(
             'transport_url').location == cfg.Locations.opt_default:

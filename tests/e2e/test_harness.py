@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e import assets
 from tests.e2e import httpd
-from tests.e2e import relay
+from bootflow.lab import relay
 from tests.e2e.conftest import vm_mac
 from tests.e2e.qemu import GUEST_HTTP_URL
 

@@ -6,8 +6,8 @@ standard file descriptors.  (The ``tcp:`` chardev form of guestfwd carries
 only one connection for QEMU's whole life, and iPXE opens several.)
 
 Usage: ``python relay.py HOST PORT [LOGFILE]``.  Only loopback targets
-are accepted: the test VM must never reach anything but this host's
-servers.  Diagnostics go to LOGFILE, never to stderr, which may be the
+are accepted: a lab or test machine must never reach anything but this
+host's servers.  Diagnostics go to LOGFILE, never to stderr, which may be the
 guest's connection itself.  Standard library only: QEMU may run it with
 any Python.
 """
