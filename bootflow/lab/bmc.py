@@ -228,8 +228,9 @@ class QMPSystems(systems_base.AbstractSystemsDriver):
         return int(self._config_value('cpus'))
 
     def get_nics(self, identity):
-        mac = self._record(identity)['mac']
-        return [{'id': mac, 'mac': mac}]
+        record = self._record(identity)
+        return [{'id': mac, 'mac': mac}
+                for mac in record.get('macs') or [record['mac']]]
 
 
 def effective_device(boot):

@@ -42,6 +42,8 @@ def _parser():
                         metavar='MiB')
     create.add_argument('--cpus', type=int, default=defaults['cpus'])
     create.add_argument('--disk-size', default=defaults['disk_size'])
+    create.add_argument('--nics', type=int, default=defaults['nics'],
+                        help='NICs per machine; the first network-boots')
     for name in ('api', 'http', 'bmc'):
         create.add_argument('--%s-port' % name, type=int,
                             default=defaults['%s_port' % name])
@@ -73,7 +75,8 @@ def _create(lab, args):
     lab.create(count=args.count, memory_mib=args.memory, cpus=args.cpus,
                disk_size=args.disk_size, api_port=args.api_port,
                http_port=args.http_port, bmc_port=args.bmc_port,
-               username=args.username, password=args.password)
+               username=args.username, password=args.password,
+               nics=args.nics)
     print('lab in %s: %d machines, BMC %s (ready in %.1fs)'
           % (lab.lab_dir, len(lab.machines), lab.bmc_url,
              lab.timings['create']))

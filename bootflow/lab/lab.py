@@ -45,10 +45,14 @@ class MachineInfo:
     serial_log: str
     qmp_socket: str
     dir: str
+    macs: tuple = ()
 
     @classmethod
     def from_record(cls, record):
-        return cls(**{key: record[key] for key in cls.__dataclass_fields__})
+        fields = {key: record[key] for key in cls.__dataclass_fields__
+                  if key in record}
+        fields['macs'] = tuple(record.get('macs') or (record['mac'],))
+        return cls(**fields)
 
     @property
     def system_path(self):
@@ -112,7 +116,8 @@ class Lab:
 
     def create(self, count=1, memory_mib=1024, cpus=1, disk_size='2G',
                api_port=6385, http_port=8080, bmc_port=8000,
-               username='admin', password='password', die_with_parent=None):
+               username='admin', password='password', die_with_parent=None,
+               nics=1):
         """Disks, TFTP directory and lab.json, then :meth:`start` (the
         machines powered off).  An existing lab is kept as it is."""
         started = time.monotonic()
@@ -123,7 +128,8 @@ class Lab:
                 'count': int(count), 'memory_mib': int(memory_mib),
                 'cpus': int(cpus), 'disk_size': str(disk_size),
                 'api_port': int(api_port), 'http_port': int(http_port),
-                'bmc_port': int(bmc_port), 'username': username,
+                'bmc_port': int(bmc_port), 'nics': int(nics),
+                'username': username,
                 'password': password})
             self.state.save()
         for record in self.state.machines:

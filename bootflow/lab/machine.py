@@ -107,7 +107,18 @@ def command(record, config, tftp_dir, qemu='qemu-system-x86_64'):
                           config['api_port']),
         '-device', 'virtio-net-pci,id=nic0,netdev=n0,mac=%s,bootindex=2'
         % record['mac'],
-    ]
+    ] + _extra_nics(record)
+
+
+def _extra_nics(record):
+    """NICs after the first: restricted user networks that reach nothing,
+    as unplugged server ports would; inspection still finds them."""
+    args = []
+    for nic, mac in enumerate(record.get('macs', [])[1:], start=1):
+        args += ['-netdev', 'user,id=n%d,restrict=on' % nic,
+                 '-device', 'virtio-net-pci,id=nic%d,netdev=n%d,mac=%s'
+                 % (nic, nic, mac)]
+    return args
 
 
 def create_disk(path, size):

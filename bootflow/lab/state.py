@@ -22,7 +22,7 @@ NAME_PREFIX = 'lab'
 SERIAL_MAX = 20
 DEFAULTS = {
     'count': 1, 'memory_mib': 1024, 'cpus': 1, 'disk_size': '2G',
-    'api_port': 6385, 'http_port': 8080, 'bmc_port': 8000,
+    'api_port': 6385, 'http_port': 8080, 'bmc_port': 8000, 'nics': 1,
     'username': 'admin', 'password': 'password', 'bmc': 'redfish',
 }
 # What a BMC starts with for a machine: disk first, so a blank disk falls
@@ -61,22 +61,28 @@ def read_json(path, default=None):
         return default
 
 
-def mac_address(index):
-    """52:54:00:6c:HH:LL from the machine index: stable and unique in a
-    lab, so ports enrolled once stay right across re-creation."""
+def mac_address(index, nic=0):
+    """52:54:00:NN:HH:LL from the machine index (HH:LL) and the NIC's
+    (NN = 0x6c + nic): stable and unique in a lab, so ports enrolled once
+    stay right across re-creation."""
     if not 0 <= index < 1 << 16:
         raise ValueError('machine index %d out of range' % index)
-    return '%s:6c:%02x:%02x' % (MAC_PREFIX, index >> 8, index & 0xff)
+    if not 0 <= nic < 16:
+        raise ValueError('NIC index %d out of range' % nic)
+    return '%s:%02x:%02x:%02x' % (MAC_PREFIX, 0x6c + nic, index >> 8,
+                                  index & 0xff)
 
 
-def machine_record(lab_dir, index, machine_uuid=None):
-    """The description of machine ``index``: name, ids, paths."""
+def machine_record(lab_dir, index, machine_uuid=None, nics=1):
+    """The description of machine ``index``: name, ids, paths. The first
+    NIC network-boots; the others are there to be found by inspection."""
     name = '%s-%d' % (NAME_PREFIX, index)
     machine_uuid = machine_uuid or str(uuidlib.uuid4())
     directory = Path(lab_dir) / 'machines' / name
     return {
         'name': name, 'index': index, 'uuid': machine_uuid,
         'mac': mac_address(index),
+        'macs': [mac_address(index, nic) for nic in range(int(nics))],
         'disk': str(directory / 'disk.qcow2'),
         'disk_serial': ('%s-%s' % (name, machine_uuid[:8]))[:SERIAL_MAX],
         'dir': str(directory),
@@ -103,7 +109,8 @@ class LabState:
         config.update({k: v for k, v in settings.items() if v is not None})
         self.data = {
             'version': VERSION, 'config': config, 'pids': {},
-            'machines': [machine_record(self.lab_dir, index)
+            'machines': [machine_record(self.lab_dir, index,
+                                        nics=config['nics'])
                          for index in range(int(config['count']))],
         }
         return self.data

@@ -134,3 +134,16 @@ def test_pid_alive_checks_the_command_line():
     assert machinelib.pid_alive(os.getpid())
     assert not machinelib.pid_alive(os.getpid(), 'no-such-marker-xyz')
     assert not machinelib.pid_alive(None)
+
+
+def test_more_nics_get_their_own_macs_and_reach_nothing(tmp_path):
+    record = statelib.machine_record(tmp_path, 2, nics=3)
+    assert record['macs'] == ['52:54:00:6c:00:02', '52:54:00:6d:00:02',
+                              '52:54:00:6e:00:02']
+    assert record['mac'] == record['macs'][0]
+    args = machinelib._extra_nics(record)
+    assert args == [
+        '-netdev', 'user,id=n1,restrict=on',
+        '-device', 'virtio-net-pci,id=nic1,netdev=n1,mac=52:54:00:6d:00:02',
+        '-netdev', 'user,id=n2,restrict=on',
+        '-device', 'virtio-net-pci,id=nic2,netdev=n2,mac=52:54:00:6e:00:02']
