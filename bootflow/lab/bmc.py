@@ -12,8 +12,12 @@ order again), ForceOff halts and resets it, GracefulShutdown presses the
 ACPI power button (the guest then ends in QMP status ``shutdown``, Off),
 ForceRestart resets it.  Boot device: Pxe or Hdd, set as the devices'
 ``bootindex`` QOM property; a Once override is used by the next power on
-the BMC does and then reverts to the continuous device.  Boot mode:
-Legacy (BIOS) only.  The boot overrides are kept in ``bmc.json`` in the
+the BMC does.  Redfish shows it used up at once, but QEMU keeps it first
+for ONCE_HOLD seconds more: SeaBIOS reads the boot order a moment after
+the guest starts running, not at the reset, so putting the continuous
+device back straight away sent every guest but the first to its disk.
+A later boot device or power request supersedes the pending revert.
+Boot mode: Legacy (BIOS) only.  The boot overrides are kept in ``bmc.json`` in the
 lab directory, so a restarted BMC still has them.
 
   python -m bootflow.lab.bmc --lab-dir D --port P --username U --password W
@@ -47,6 +51,9 @@ OVERRIDE_VALUES = ('Once', 'Continuous', 'Disabled')
 BOOT_MODE = 'Legacy'
 RESETS = ('On', 'ForceOn', 'ForceOff', 'GracefulShutdown', 'ForceRestart',
           'GracefulRestart', 'Nmi')
+# Seconds a used Once device stays first in QEMU's boot order; firmware
+# under TCG reads it within about a second of running.
+ONCE_HOLD = 10.0
 
 
 class QMPSystems(systems_base.AbstractSystemsDriver):
@@ -68,6 +75,9 @@ class QMPSystems(systems_base.AbstractSystemsDriver):
         self._boot_lock = threading.Lock()
         self._locks = {}
         self._records = {}
+        # per machine: bumped by every boot order change, so a pending
+        # revert of a Once device knows it was superseded
+        self._generation = {}
         self._load()
 
     def _load(self):
@@ -141,17 +151,38 @@ class QMPSystems(systems_base.AbstractSystemsDriver):
     def _boot_and(self, record, action):
         """Power the machine on with its effective boot device; a Once
         override is used up only when the firmware really started, and
-        QEMU's boot order goes back to the continuous device at once (a
-        reboot the guest does itself boots that)."""
+        QEMU's boot order goes back to the continuous device ONCE_HOLD
+        seconds later (a reboot the guest does itself boots that)."""
         with self._locks[record['uuid']]:
             boot = self._boot.get(record['uuid'])
+            generation = self._bump(record)
             started = self._qmp(
                 record, lambda p: action(p, effective_device(boot)))
             if started and boot.get('once'):
                 with self._boot_lock:
                     boot = self._boot.set(record['uuid'], once=None)
+                timer = threading.Timer(ONCE_HOLD, self._revert_once,
+                                        (record, generation))
+                timer.daemon = True
+                timer.start()
+
+    def _bump(self, record):
+        with self._boot_lock:
+            value = self._generation.get(record['uuid'], 0) + 1
+            self._generation[record['uuid']] = value
+            return value
+
+    def _revert_once(self, record, generation):
+        with self._locks[record['uuid']]:
+            if self._generation.get(record['uuid']) != generation:
+                return
+            boot = self._boot.get(record['uuid'])
+            try:
                 self._qmp(record, lambda p: p.set_boot_order(
                     effective_device(boot)))
+            except error.FishyError as exc:
+                LOG.warning('%s; the boot order is set at the next power '
+                            'on', exc)
 
     # -- boot device and mode ----------------------------------------------
 
@@ -195,6 +226,7 @@ class QMPSystems(systems_base.AbstractSystemsDriver):
             else:
                 changes = {'enabled': enabled, 'once': None}
             boot = self._boot.set(record['uuid'], **changes)
+        self._bump(record)
         try:
             # Applied now; QEMU reads it at the next reset or power on.
             self._qmp(record, lambda p: p.set_boot_order(

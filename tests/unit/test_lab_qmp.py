@@ -4,6 +4,7 @@ socket pair, the BMC's boot override bookkeeping, enrolment and CLI."""
 import json
 import socket
 import threading
+import time
 
 import pytest
 
@@ -175,7 +176,8 @@ def systems(tmp_path):
     return Systems(tmp_path, {'lab-0': FakeQEMU()})
 
 
-def test_bmc_once_then_continuous(systems):
+def test_bmc_once_then_continuous(systems, monkeypatch):
+    monkeypatch.setattr(bmclib, 'ONCE_HOLD', 0.05)
     uuid = systems.systems[0]
     qemu = systems.qemus['lab-0']
     assert systems.boot_override(uuid) == ('Hdd', 'Continuous')
@@ -184,11 +186,30 @@ def test_bmc_once_then_continuous(systems):
     assert qemu.props == {'nic0': 1, 'disk0': 2}     # applied now
     systems.set_power_state(uuid, 'On')
     assert systems.get_power_state(uuid) == 'On'
-    # used up by the power on; QEMU's order is back to the disk
+    # used up by the power on, but QEMU keeps it first while the
+    # firmware has yet to read the order...
     assert systems.boot_override(uuid) == ('Hdd', 'Continuous')
-    assert qemu.props == {'disk0': 1, 'nic0': 2}
+    assert qemu.props == {'nic0': 1, 'disk0': 2}
+    # ...and goes back to the disk after the hold
+    deadline = time.monotonic() + 5
+    while qemu.props != {'disk0': 1, 'nic0': 2}:
+        assert time.monotonic() < deadline, qemu.props
+        time.sleep(0.01)
     systems.set_power_state(uuid, 'ForceOff')
     assert systems.get_power_state(uuid) == 'Off'
+
+
+def test_bmc_once_revert_is_superseded(systems, monkeypatch):
+    """A boot device set during the hold wins over the pending revert."""
+    monkeypatch.setattr(bmclib, 'ONCE_HOLD', 0.2)
+    uuid = systems.systems[0]
+    qemu = systems.qemus['lab-0']
+    systems.set_boot_device(uuid, 'Pxe', 'Once')
+    systems.set_power_state(uuid, 'On')
+    systems.set_boot_device(uuid, 'Pxe', 'Continuous')
+    time.sleep(0.4)     # past the hold: the revert must not have run
+    assert qemu.props == {'nic0': 1, 'disk0': 2}
+    assert systems.boot_override(uuid) == ('Pxe', 'Continuous')
 
 
 def test_bmc_continuous_disabled_and_refusals(systems):
