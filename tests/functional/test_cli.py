@@ -48,9 +48,13 @@ def walk(service):
             'api': HttpApi(service)}
 
 
-@pytest.mark.incremental
-class TestWalkThrough:
-    """The operator's happy path, step by step, on each backend."""
+class _WalkThrough:
+    """The operator's happy path, step by step, on each backend.
+
+    One class per backend (below): ``--dist loadscope`` keeps a class on
+    one worker, so the two walks (each a minute of the CLI's own --wait
+    polling) can run on two workers at once.
+    """
 
     def test_driver_list(self, cli, walk):
         drivers = {d.get('name', d.get('supported_driver(s)')): d
@@ -219,6 +223,18 @@ class TestWalkThrough:
         assert '(HTTP 404)' in proc.stderr
 
 
+@pytest.mark.incremental
+@pytest.mark.parametrize('service', ['sqlite'], indirect=True)
+class TestWalkThroughSqlite(_WalkThrough):
+    pass
+
+
+@pytest.mark.incremental
+@pytest.mark.parametrize('service', ['postgresql'], indirect=True)
+class TestWalkThroughPostgresql(_WalkThrough):
+    pass
+
+
 class TestErrors:
     """The CLI exits non-zero and prints the service's message."""
 
@@ -282,6 +298,11 @@ class TestErrors:
         assert '(HTTP 400)' in proc.stderr
         assert sqlite_api.node(node['uuid'])['name'] == node['name']
 
+
+class TestLocked:
+    """Its own class, so that loadscope may run its half minute of
+    deployment beside TestErrors rather than after it."""
+
     @pytest.mark.needs_fake_delay
     def test_node_locked_during_deploy(self, sqlite_cli, sqlite_api,
                                        node_cleanup):
@@ -315,3 +336,7 @@ class TestErrors:
         done = sqlite_api.wait_provision_state(node['uuid'], 'active',
                                                timeout=delay * 4 + 60)
         assert done['reservation'] is None
+        # The delay applies to the tear-down too: without it the cleanup's
+        # undeploy takes seconds instead of another 25.
+        sqlite_api.patch_node(node['uuid'], [
+            {'op': 'remove', 'path': '/driver_info/fake_deploy_delay'}])

@@ -281,6 +281,9 @@ def test_error_node_locked(sqlite_api, node_cleanup):
     # ...and the deployment completes once the delay is over.
     done = api.wait_provision_state(node['uuid'], 'active', timeout=90)
     assert done['reservation'] is None
+    # the delay applies to the cleanup's undeploy too
+    api.patch_node(node['uuid'], [
+        {'op': 'remove', 'path': '/driver_info/fake_deploy_delay'}])
 
 
 # --------------------------------------------------------------------------
