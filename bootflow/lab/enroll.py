@@ -72,7 +72,10 @@ def node_body(machine, bmc_url, username, password, config, options):
             'properties': {'cpu_arch': 'x86_64',
                            'cpus': int(config.get('cpus', 1)),
                            'memory_mb': int(config.get('memory_mib', 1024)),
-                           'local_gb': disk_gib(config.get('disk_size'))}}
+                           'local_gb': disk_gib(config.get('disk_size')),
+                           # the lab knows its disk: no 4 GiB minimum
+                           # for the small disks a lab has
+                           'root_device': {'serial': machine.disk_serial}}}
     for field in INTERFACE_FIELDS:
         value = options.get(field) or DEFAULTS[field]
         body[field] = value
@@ -89,6 +92,10 @@ def _patch_ops(node, body):
                 and value):
             ops.append({'op': 'add', 'path': '/driver_info/%s' % key,
                         'value': value})
+    wanted = body['properties']['root_device']
+    if (node.get('properties') or {}).get('root_device') != wanted:
+        ops.append({'op': 'add', 'path': '/properties/root_device',
+                    'value': wanted})
     if node.get('driver') != body['driver']:
         ops.append({'op': 'replace', 'path': '/driver',
                     'value': body['driver']})

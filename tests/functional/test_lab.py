@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from bootflow.lab import Lab
+from bootflow.lab import bmc as bmclib
 
 from .conftest import HttpApi, start_service, wait_for
 
@@ -135,13 +136,20 @@ def test_enroll_creates_redfish_nodes_and_ports(lab, api, nodes):
         assert info['redfish_address'] == lab.bmc_url
         assert info['redfish_system_id'] == machine.system_path
         assert info['kernel_append_params'] == 'console=ttyS0,115200'
+        assert node['properties']['root_device'] == {
+            'serial': machine.disk_serial}
         assert (node['boot_interface'], node['deploy_interface'],
                 node['resource_class']) == ('ipxe', 'direct', 'lab')
         ports = api.get('/v1/ports', params={
             'node_uuid': node['uuid'], 'fields': 'address,pxe_enabled'})
         assert [(p['address'], p['pxe_enabled'])
                 for p in ports.json()['ports']] == [(machine.mac, True)]
+    # a hint an operator removed comes back on the next enrolment
+    api.patch_node('lab-1', [{'op': 'remove',
+                              'path': '/properties/root_device'}])
     again = lab.enroll(api.service.endpoint)
+    assert again[1]['properties']['root_device'] == {
+        'serial': lab.machines[1].disk_serial}
     assert [n['uuid'] for n in again] == [
         nodes['lab-0']['uuid'], nodes['lab-1']['uuid']]
     assert len(api.get('/v1/ports').json()['ports']) == 2
@@ -182,8 +190,12 @@ def test_one_time_boot_device_is_used_by_the_next_power_on(lab, api, nodes):
     _power(api, uuid, 'power on')
     try:
         assert lab.status('lab-1') == 'running'
-        # the next boot the guest does itself is from the disk again
-        assert power.boot_order() == {'disk0': 1, 'nic0': 2}
+        # the firmware reads the order after a moment: kept for it...
+        assert power.boot_order() == {'nic0': 1, 'disk0': 2}
+        # ...then the next boot the guest does itself is from the disk
+        wait_for(lambda: power.boot_order() == {'disk0': 1, 'nic0': 2},
+                 timeout=bmclib.ONCE_HOLD + 10, interval=0.5,
+                 message='the disk first again after the Once boot')
         shown = api.get('/v1/nodes/%s/management/boot_device' % uuid)
         assert shown.json()['boot_device'] == 'disk'
     finally:
