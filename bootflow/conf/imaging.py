@@ -45,6 +45,9 @@ deploy_opts = [
     cfg.BoolOpt('erase_devices_allow_shred', default=False,
                 help='Let erase_devices overwrite a disk with zeros when it '
                      'has no hardware secure erase, instead of failing.'),
+    cfg.BoolOpt('power_off_after_deploy_failure', default=True,
+                help='Power a node off when its deploy fails, so it does '
+                     'not sit in the ramdisk or boot a half-written disk.'),
 ]
 
 agent_opts = [

@@ -25,6 +25,7 @@ from bootflow.common import exception
 from bootflow.common import states
 from bootflow.conductor import power
 from bootflow.conductor import steps
+from bootflow.conf import CONF
 
 LOG = log.getLogger(__name__)
 
@@ -84,13 +85,24 @@ class Validate(NodeTask):
 
 
 class PrepareRamdisk(NodeTask):
-    """Deploy-time boot config (ramdisk, network); removed on revert."""
+    """Deploy-time boot config (ramdisk, network); removed on revert, and
+    the node powered off as Ironic does (``[deploy]
+    power_off_after_deploy_failure``): left on, it would idle in the
+    ramdisk or boot whatever the failed write left on its disk."""
 
     def execute(self, task):
         task.driver.deploy.prepare(task)
 
     def revert(self, task, *args, **kwargs):
         task.driver.deploy.clean_up(task)
+        if not CONF.deploy.power_off_after_deploy_failure:
+            return
+        try:
+            power.set_power(task, states.POWER_OFF)
+        except Exception as e:
+            # the failure being reverted is what the node records
+            LOG.warning('Could not power off node %s after its failed '
+                        'deploy: %s', task.node.uuid, e)
 
 
 # Set while a manual cleaning runs only out-of-band steps (BIOS, firmware,

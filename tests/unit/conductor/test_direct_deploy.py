@@ -136,6 +136,17 @@ def test_failed_write_fails_the_deploy_and_unlocks(service, images):
     assert row['reservation'] is None
     assert row['driver_internal_info']['agent_progress']['phase'] == \
         'failed'
+    # powered off, as Ironic does: not left idling in BootOS
+    assert row['power_state'] == states.POWER_OFF
+
+
+def test_power_off_after_deploy_failure_can_be_turned_off(service, images,
+                                                          conf):
+    conf.set_override('power_off_after_deploy_failure', False, 'deploy')
+    node = _deploying(service, _info(images, image_source='file:///etc'
+                                     '/passwd'))
+    row = wait_state(node['id'], states.DEPLOYFAIL)
+    assert row['power_state'] == states.POWER_ON
 
 
 def test_refused_source_fails_the_deploy(service, images, tmp_path):
@@ -146,6 +157,7 @@ def test_refused_source_fails_the_deploy(service, images, tmp_path):
     row = wait_state(node['id'], states.DEPLOYFAIL)
     assert 'file_url_allowed_paths' in row['last_error']
     assert not commands.outstanding(row['driver_internal_info'])
+    assert row['power_state'] == states.POWER_OFF
 
 
 @pytest.mark.parametrize('info, fragment', [
