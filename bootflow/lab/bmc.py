@@ -17,8 +17,8 @@ for ONCE_HOLD seconds more: SeaBIOS reads the boot order a moment after
 the guest starts running, not at the reset, so putting the continuous
 device back straight away sent every guest but the first to its disk.
 A later boot device or power request supersedes the pending revert.
-Boot mode: Legacy (BIOS) only.  The boot overrides are kept in ``bmc.json`` in the
-lab directory, so a restarted BMC still has them.
+Boot mode: Legacy (BIOS) only.  The boot overrides are kept in
+``bmc.json`` in the lab directory, so a restarted BMC still has them.
 
   python -m bootflow.lab.bmc --lab-dir D --port P --username U --password W
 """
