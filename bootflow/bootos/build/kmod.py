@@ -21,10 +21,17 @@ from bootflow.bootos.build.common import BuildError
 from bootflow.bootos.build.common import LOG
 
 DEFAULT_MODULES = (
-    'virtio_pci', 'virtio_net', 'virtio_blk', 'virtio_scsi', 'sd_mod',
-    'sr_mod', 'ahci', 'ata_piix', 'nvme', 'e1000', 'e1000e', 'igb',
-    'ext4', 'vfat', 'nls_cp437', 'nls_iso8859_1', 'isofs', 'md_mod',
-    'raid1')
+    # virtual machines
+    'virtio_pci', 'virtio_net', 'virtio_blk', 'virtio_scsi',
+    # disks and CDs: SATA, NVMe, the common server RAID/HBA controllers
+    'sd_mod', 'sr_mod', 'ahci', 'ata_piix', 'nvme', 'megaraid_sas',
+    'mpt3sas', 'hpsa',
+    # NICs: Intel 1/10/25/100G, Broadcom, Mellanox
+    'e1000', 'e1000e', 'igb', 'ixgbe', 'i40e', 'ice', 'bnxt_en', 'tg3',
+    'mlx5_core',
+    # what the configuration and the warm reboot mount and assemble
+    'ext4', 'xfs', 'vfat', 'nls_cp437', 'nls_iso8859_1', 'isofs',
+    'md_mod', 'raid0', 'raid1', 'raid10', 'raid456')
 SUFFIXES = ('.ko', '.ko.xz', '.ko.zst')
 INDEX_VERSION = 1
 
