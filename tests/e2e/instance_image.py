@@ -13,11 +13,11 @@ would see the node off and the power sync would act on it).
 """
 
 import gzip
-import hashlib
 import os
 import subprocess
 from pathlib import Path
 
+from bootflow.bootos.build.common import sha256_file
 from tests.e2e import assets
 
 INSTANCE_MARKER = 'BOOTFLOW-E2E-INSTANCE-UP'
@@ -122,13 +122,6 @@ def build(directory, size_mib=24):
     except (FileNotFoundError, subprocess.CalledProcessError) as exc:
         raise assets.Unavailable('qemu-img convert failed: %s' % exc)
     return {'raw': raw, 'qcow2': qcow2, 'kernel': '/boot/' + kernel_name,
-            'raw_sha256': _sha256(raw), 'qcow2_sha256': _sha256(qcow2),
+            'raw_sha256': sha256_file(raw),
+            'qcow2_sha256': sha256_file(qcow2),
             'size': size}
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(MIB), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
