@@ -97,11 +97,14 @@ class Machine:
     ``tftp`` is the directory QEMU's TFTP server serves and ``bootfile``
     the program its DHCP names (default: a fresh directory holding only
     the iPXE bootstrap script); pxelinux tests serve the service's
-    tftp_root itself, as an operator's TFTP server would.
+    tftp_root itself, as an operator's TFTP server would.  ``api_port``,
+    when given, is the 127.0.0.1 port 10.0.2.100:6385 reaches (for a
+    real agent).
     """
 
     def __init__(self, workdir, mac, http_port, disk=None, strict=False,
-                 name='vm', qemu=None, tftp=None, bootfile='boot.ipxe'):
+                 name='vm', qemu=None, tftp=None, bootfile='boot.ipxe',
+                 memory_mib=512, api_port=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -112,6 +115,8 @@ class Machine:
         self.qemu = qemu or find_qemu()
         self.tftp = Path(tftp or write_tftp_dir(self.workdir / 'tftp'))
         self.bootfile = bootfile
+        self.memory_mib = int(memory_mib)
+        self.api_port = api_port
         self.serial_log = self.workdir / 'serial.log'
         self.stderr_log = self.workdir / 'qemu.stderr'
         self.relay_log = self.workdir / 'relay.log'
@@ -119,13 +124,19 @@ class Machine:
         self.started = None
         self.timings = {'name': name}
 
+    def _relay(self, port):
+        return _opt(shlex.join([sys.executable, str(RELAY), '127.0.0.1',
+                                str(port), str(self.relay_log)]))
+
     def _netdev(self):
-        relay = shlex.join([sys.executable, str(RELAY), '127.0.0.1',
-                            str(self.http_port), str(self.relay_log)])
-        return ('user,id=n0,restrict=on,tftp=%s,bootfile=%s,'
-                'guestfwd=tcp:%s:80-cmd:%s'
-                % (_opt(self.tftp), _opt(self.bootfile), GUEST_HTTP_ADDR,
-                   _opt(relay)))
+        netdev = ('user,id=n0,restrict=on,tftp=%s,bootfile=%s,'
+                  'guestfwd=tcp:%s:80-cmd:%s'
+                  % (_opt(self.tftp), _opt(self.bootfile), GUEST_HTTP_ADDR,
+                     self._relay(self.http_port)))
+        if self.api_port:
+            netdev += ',guestfwd=tcp:%s:6385-cmd:%s' % (
+                GUEST_HTTP_ADDR, self._relay(self.api_port))
+        return netdev
 
     def _disk_args(self):
         if self.disk is None:
@@ -139,7 +150,8 @@ class Machine:
         """The QEMU command line: TCG, serial to a file, NIC first."""
         return [
             self.qemu, '-nodefaults', '-machine', 'pc',
-            '-accel', 'tcg,tb-size=64', '-smp', '1', '-m', '512',
+            '-accel', 'tcg,tb-size=64', '-smp', '1',
+            '-m', str(self.memory_mib),
             '-display', 'none', '-monitor', 'none', '-no-reboot',
             '-serial', 'file:%s' % _opt(self.serial_log),
             '-boot', 'order=n' + (',strict=on' if self.strict else ''),

@@ -19,6 +19,7 @@ its disk, and that undeploy removes what was written for the node.
 """
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -285,5 +286,40 @@ def test_http_deploy_boots_kernel_then_local_disk(
         expected = _assert_kernel_config(grubnet, uuid, mac)
         _boot_ramdisk(grubnet, machines, disk_image, uuid, mac, expected)
         _to_disk_and_back(grubnet, machines, disk_image, uuid, mac)
+    finally:
+        grubnet.api.delete_node_quietly(uuid)
+
+
+def _built_bootos(directory):
+    from bootflow.bootos import build
+    try:
+        return build.build(output=str(directory))
+    except build.BuildError as exc:
+        raise assets.Unavailable('cannot build BootOS: %s' % exc)
+
+
+def test_grub_iso_boots_the_built_bootos_iso(grubnet, boot_iso, disk_image,
+                                             machines, tmp_path):
+    """bootflow-build-bootos's ISO, looped back by GRUB without a
+    boot_iso_kernel hint: BootOS starts and its agent calls the API."""
+    image = require(_built_bootos, tmp_path / 'bootos')
+    iso = boot_iso.parent / 'built-bootos.iso'     # an allowed path
+    shutil.copyfile(image['iso'], iso)
+    mac = vm_mac()
+    uuid = _enroll_iso(grubnet, iso, mac)
+    try:
+        _deploy_to_callback_wait(grubnet, uuid)
+        assert 'set bf_kernel=/boot/vmlinuz' in \
+            grubnet.mac_config(mac).read_text()
+        api_port = int(grubnet.service.endpoint.rsplit(':', 1)[1])
+        vm = machines.start('bootos-iso', mac, grubnet.http_port,
+                            disk=disk_image, tftp=grubnet.tftp_root,
+                            bootfile=BOOTFILE, memory_mib=1024,
+                            api_port=api_port)
+        vm.wait_for_text('BOOTOS: agent start')
+        assert 'bootflow_node=%s' % uuid in vm.serial(), vm.describe()
+        assert not _grub_errors(vm.serial()), vm.describe()
+        # the API's lookup by the VM's MAC answered with this node
+        vm.wait_for_text('This machine is node %s' % uuid)
     finally:
         grubnet.api.delete_node_quietly(uuid)

@@ -16,6 +16,7 @@ TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
 # Where common ISOs keep their kernel and initrd, tried in order when the
 # node does not say (instance_info boot_iso_kernel / boot_iso_ramdisk).
 ISO_LAYOUTS = (
+    ('/boot/vmlinuz', '/boot/initrd.gz'),        # bootflow-build-bootos
     ('/casper/vmlinuz', '/casper/initrd'),              # Ubuntu
     ('/images/pxeboot/vmlinuz', '/images/pxeboot/initrd.img'),  # EL, Fedora
     ('/isolinux/vmlinuz', '/isolinux/initrd.img'),
