@@ -38,6 +38,7 @@ from tests.e2e import assets  # noqa: E402
 from tests.e2e import instance_image  # noqa: E402
 from tests.functional.conftest import HttpApi  # noqa: E402
 from tests.functional.conftest import _free_port  # noqa: E402
+from tests.functional.conftest import free_udp_ports  # noqa: E402
 from tests.functional.conftest import start_service  # noqa: E402
 
 PHASES = ('power_on', 'bootos_init', 'agent_start', 'first_heartbeat',
@@ -178,7 +179,8 @@ def run(count, args, bootos, image, workdir):
         lab.create(count=count, memory_mib=args.memory, cpus=1,
                    disk_size='1G', api_port=int(
                        service.endpoint.rsplit(':', 1)[1]),
-                   http_port=http_port, bmc_port=_free_port())
+                   http_port=http_port, bmc_port=_free_port(),
+                   ipmi_port=free_udp_ports(count))
         api = HttpApi(service)
         nodes = {n['name']: n['uuid'] for n in lab.enroll(
             service.endpoint,

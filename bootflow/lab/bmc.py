@@ -373,6 +373,10 @@ def parse_args(argv=None):
     parser.add_argument('--lab-dir', required=True)
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=8000)
+    parser.add_argument('--ipmi-port', type=int, default=None,
+                        help='also answer IPMI 2.0 for each machine, on '
+                             'UDP ports from this one up (needs '
+                             '--username)')
     parser.add_argument('--username')
     parser.add_argument('--password')
     parser.add_argument('--password-env', metavar='VAR',
@@ -384,6 +388,8 @@ def parse_args(argv=None):
         args.password = os.environ.get(args.password_env)
     if bool(args.username) != bool(args.password):
         parser.error('--username and --password go together')
+    if args.ipmi_port is not None and not args.username:
+        parser.error('IPMI needs --username and --password')
     return args
 
 
@@ -404,6 +410,14 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     server.prepare()
+    if args.ipmi_port is not None:
+        from bootflow.lab import ipmi   # pyghmi: only when asked for
+        ports = ipmi.start(app.systems,
+                           statelib.LabState(args.lab_dir).machines,
+                           args.ipmi_port, args.username, args.password,
+                           address=args.host)
+        LOG.info('IPMI on 127.0.0.1 UDP %s', ', '.join(
+            '%s:%d' % item for item in sorted(ports.items())))
     LOG.info('lab BMC for %s on http://%s:%d, ready in %.2fs',
              args.lab_dir, args.host, server.bind_addr[1],
              time.monotonic() - started)

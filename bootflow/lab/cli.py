@@ -1,10 +1,11 @@
-"""``bootflow lab``: QEMU machines with a Redfish BMC, on this host only.
+"""``bootflow lab``: QEMU machines behind a Redfish and IPMI BMC, here only.
 
   bootflow lab create [--count N] [--memory MiB] [--cpus N] [--disk-size S]
                       [--api-port P] [--http-port P] [--bmc-port P]
-                      [--username U --password W]
+                      [--username U --password W] [--ipmi-port P]
   bootflow lab start | stop | destroy | list [--json]
-  bootflow lab enroll [--url URL] [--deploy-kernel URL --deploy-ramdisk URL]
+  bootflow lab enroll [--url URL] [--driver redfish|ipmi]
+                      [--deploy-kernel URL --deploy-ramdisk URL]
                       [--boot-interface I] [--deploy-interface I]
                       [--inspect-interface I] [--resource-class C] [--token T]
   bootflow lab console NAME [--no-follow] [--lines N]
@@ -24,7 +25,7 @@ from bootflow.lab import lab as lablib
 from bootflow.lab import machine as machinelib
 from bootflow.lab import state as statelib
 
-COLUMNS = ('name', 'uuid', 'mac', 'power', 'bmc_url', 'serial_log')
+COLUMNS = ('name', 'uuid', 'mac', 'power', 'bmc_url', 'ipmi', 'serial_log')
 
 
 def _parser():
@@ -44,6 +45,10 @@ def _parser():
     create.add_argument('--disk-size', default=defaults['disk_size'])
     create.add_argument('--nics', type=int, default=defaults['nics'],
                         help='NICs per machine; the first network-boots')
+    create.add_argument('--ipmi-port', type=int,
+                        default=defaults['ipmi_port'],
+                        help='first UDP port of the machines\' IPMI (one '
+                             'each, counting up; 0: no IPMI)')
     for name in ('api', 'http', 'bmc'):
         create.add_argument('--%s-port' % name, type=int,
                             default=defaults['%s_port' % name])
@@ -76,7 +81,7 @@ def _create(lab, args):
                disk_size=args.disk_size, api_port=args.api_port,
                http_port=args.http_port, bmc_port=args.bmc_port,
                username=args.username, password=args.password,
-               nics=args.nics)
+               nics=args.nics, ipmi_port=args.ipmi_port)
     print('lab in %s: %d machines, BMC %s (ready in %.1fs)'
           % (lab.lab_dir, len(lab.machines), lab.bmc_url,
              lab.timings['create']))

@@ -14,10 +14,14 @@ import requests
 API_VERSION = 'latest'
 HTTP_TIMEOUT = 30
 KERNEL_APPEND = 'console=ttyS0,115200'
-DEFAULTS = {'boot_interface': 'ipxe', 'deploy_interface': 'direct',
-            'inspect_interface': 'agent', 'resource_class': 'lab'}
+DEFAULTS = {'driver': 'redfish', 'boot_interface': 'ipxe',
+            'deploy_interface': 'direct', 'inspect_interface': 'agent',
+            'resource_class': 'lab'}
 INTERFACE_FIELDS = ('boot_interface', 'deploy_interface',
-                    'inspect_interface', 'resource_class')
+                    'inspect_interface', 'resource_class',
+                    'power_interface', 'management_interface')
+# what each driver the lab's BMC speaks needs besides its driver_info
+DRIVER_INTERFACES = {'redfish': 'redfish', 'ipmi': 'ipmitool'}
 MASKED = '******'
 
 
@@ -53,21 +57,34 @@ class Api:
         return response
 
 
+def _bmc_info(driver, machine, bmc_url, username, password, config):
+    if driver == 'ipmi':
+        if not config.get('ipmi_port'):
+            raise EnrollError('this lab has no IPMI (created without an '
+                              'IPMI port)')
+        return {'ipmi_address': '127.0.0.1',
+                'ipmi_port': int(config['ipmi_port']) + machine.index,
+                'ipmi_username': username, 'ipmi_password': password}
+    if driver != 'redfish':
+        raise EnrollError('the lab BMC speaks redfish and ipmi, not %s'
+                          % driver)
+    return {'redfish_address': bmc_url,
+            'redfish_system_id': machine.system_path,
+            'redfish_username': username, 'redfish_password': password,
+            'redfish_verify_ca': 'false'}
+
+
 def node_body(machine, bmc_url, username, password, config, options):
     """What the node of ``machine`` should be."""
-    driver_info = {
-        'redfish_address': bmc_url,
-        'redfish_system_id': machine.system_path,
-        'redfish_username': username,
-        'redfish_password': password,
-        'redfish_verify_ca': 'false',
-        'kernel_append_params': options.get('kernel_append_params')
-        or KERNEL_APPEND,
-    }
+    driver = options.get('driver') or DEFAULTS['driver']
+    driver_info = _bmc_info(driver, machine, bmc_url, username, password,
+                            config)
+    driver_info['kernel_append_params'] = (
+        options.get('kernel_append_params') or KERNEL_APPEND)
     for key in ('deploy_kernel', 'deploy_ramdisk'):
         if options.get(key):
             driver_info[key] = options[key]
-    body = {'name': machine.name, 'driver': 'redfish',
+    body = {'name': machine.name, 'driver': driver,
             'driver_info': driver_info,
             'properties': {'cpu_arch': 'x86_64',
                            'cpus': int(config.get('cpus', 1)),
@@ -77,8 +94,8 @@ def node_body(machine, bmc_url, username, password, config, options):
                            # for the small disks a lab has
                            'root_device': {'serial': machine.disk_serial}}}
     for field in INTERFACE_FIELDS:
-        value = options.get(field) or DEFAULTS[field]
-        body[field] = value
+        body[field] = options.get(field) or DEFAULTS.get(field) \
+            or DRIVER_INTERFACES[driver]
     return body
 
 

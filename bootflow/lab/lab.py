@@ -98,6 +98,11 @@ class Lab:
     def bmc_url(self):
         return 'http://127.0.0.1:%d' % int(self.config['bmc_port'])
 
+    def ipmi_address(self, machine):
+        """'127.0.0.1:<port>' of the machine's IPMI, or None."""
+        base = self.config.get('ipmi_port')
+        return '127.0.0.1:%d' % (int(base) + machine.index) if base else None
+
     @property
     def tftp_dir(self):
         return self.lab_dir / 'tftp'
@@ -117,7 +122,7 @@ class Lab:
     def create(self, count=1, memory_mib=1024, cpus=1, disk_size='2G',
                api_port=6385, http_port=8080, bmc_port=8000,
                username='admin', password='password', die_with_parent=None,
-               nics=1):
+               nics=1, ipmi_port=6230):
         """Disks, TFTP directory and lab.json, then :meth:`start` (the
         machines powered off).  An existing lab is kept as it is."""
         started = time.monotonic()
@@ -129,6 +134,7 @@ class Lab:
                 'cpus': int(cpus), 'disk_size': str(disk_size),
                 'api_port': int(api_port), 'http_port': int(http_port),
                 'bmc_port': int(bmc_port), 'nics': int(nics),
+                'ipmi_port': int(ipmi_port) if ipmi_port else None,
                 'username': username,
                 'password': password})
             self.state.save()
@@ -195,6 +201,8 @@ class Lab:
             argv += ['--username', config['username'],
                      '--password-env', PASSWORD_ENV]
             env[PASSWORD_ENV] = config.get('password') or ''
+            if config.get('ipmi_port'):
+                argv += ['--ipmi-port', str(config['ipmi_port'])]
         proc = machinelib.spawn(argv, self.bmc_log, self.die_with_parent,
                                 env=env)
         self._procs['bmc'] = proc
@@ -272,14 +280,19 @@ class Lab:
         return [{'name': m.name, 'uuid': m.uuid, 'mac': m.mac,
                  'power': self.power_state(m.name) or 'stopped',
                  'bmc_url': self.bmc_url + m.system_path,
+                 'ipmi': self.ipmi_address(m),
                  'serial_log': m.serial_log}
                 for m in self.machines]
 
-    def enroll(self, api_url='http://127.0.0.1:6385', **options):
-        """One redfish node per machine (see bootflow.lab.enroll)."""
+    def enroll(self, api_url='http://127.0.0.1:6385', names=None,
+               **options):
+        """One node per machine (or per machine named in ``names``),
+        redfish or (``driver='ipmi'``) ipmi (see bootflow.lab.enroll)."""
         config = self.config
+        machines = [m for m in self.machines
+                    if names is None or m.name in names]
         return enrolllib.enroll(
-            api_url, self.machines, self.bmc_url, config['username'],
+            api_url, machines, self.bmc_url, config['username'],
             config['password'], config, **options)
 
 

@@ -23,6 +23,7 @@ SERIAL_MAX = 20
 DEFAULTS = {
     'count': 1, 'memory_mib': 1024, 'cpus': 1, 'disk_size': '2G',
     'api_port': 6385, 'http_port': 8080, 'bmc_port': 8000, 'nics': 1,
+    'ipmi_port': 6230,
     'username': 'admin', 'password': 'password', 'bmc': 'redfish',
 }
 # What a BMC starts with for a machine: disk first, so a blank disk falls

@@ -1,7 +1,8 @@
 """The whole life of two virtual bare-metal machines, for real.
 
-Two ``bootflow lab`` machines (QEMU under TCG, each behind the lab's
-Redfish BMC, which the production ``redfish`` driver talks to) run the
+Two ``bootflow lab`` machines (QEMU under TCG behind the lab's BMC: the
+first driven by the production ``redfish`` driver, the second by the
+``ipmi`` one through the real ipmitool) run the
 BootOS that ``bootflow-build-bootos`` builds, with the real agent in it.
 Driven only with the ``baremetal`` CLI against the all-in-one service:
 manage → inspect (the VM's own MACs, disk size and serial, CPU count) →
@@ -33,6 +34,7 @@ from tests.e2e.conftest import require
 from tests.functional.conftest import BaremetalCLI
 from tests.functional.conftest import HttpApi
 from tests.functional.conftest import _free_port
+from tests.functional.conftest import free_udp_ports
 from tests.functional.conftest import start_service
 from tests.functional.conftest import wait_for
 
@@ -47,6 +49,7 @@ CPUS = 1
 DISK_SIZE = '1G'
 DISK_BYTES = 1024 ** 3
 MIB = 1024 * 1024
+DRIVERS = ('redfish', 'ipmi')      # of lab-0 and lab-1
 FAILED = ('deploy failed', 'clean failed', 'inspect failed', 'error')
 # an MBR partition table the cleaning must wipe
 STALE_TABLE = (b'\0' * 446 + b'\x80\xfe\xff\xff\x83\xfe\xff\xff'
@@ -105,12 +108,12 @@ def _bootos(tmp_path_factory):
 def _service_config(http_root, http_port, allowed):
     return {
         'DEFAULT': {
-            'enabled_hardware_types': 'redfish,fake-hardware',
+            'enabled_hardware_types': 'redfish,ipmi,fake-hardware',
             'enabled_boot_interfaces': 'ipxe,fake',
             'enabled_deploy_interfaces': 'direct,fake',
             'enabled_inspect_interfaces': 'agent,no-inspect,fake',
-            'enabled_power_interfaces': 'redfish,fake',
-            'enabled_management_interfaces': 'redfish,fake'},
+            'enabled_power_interfaces': 'redfish,ipmitool,fake',
+            'enabled_management_interfaces': 'redfish,ipmitool,fake'},
         'deploy': {
             'http_root': str(http_root), 'http_url': GUEST_HTTP_URL,
             'http_server_host': '127.0.0.1',
@@ -168,7 +171,8 @@ def cycle(qemu_binary, tmp_path_factory):
         lab.create(count=2, memory_mib=MEMORY_MIB, cpus=CPUS,
                    disk_size=DISK_SIZE, api_port=api_port,
                    http_port=http_port, bmc_port=_free_port(),
-                   username='admin', password='password', nics=2)
+                   username='admin', password='password', nics=2,
+                   ipmi_port=free_udp_ports(2))
         lab.stop()
         for machine in lab.machines:
             _stale_metadata(machine)
@@ -245,15 +249,21 @@ def _cli_all(cycle, *args):
 
 
 def test_01_enroll_and_manage(phase):
-    enrolled = phase.lab.enroll(
-        phase.service.endpoint, deploy_kernel='file://%s'
-        % phase.bootos['kernel'], deploy_ramdisk='file://%s'
-        % phase.bootos['initramfs'], boot_interface='ipxe',
-        deploy_interface='direct', inspect_interface='agent')
+    """lab-0 behind the BMC's Redfish, lab-1 behind its IPMI: both
+    production drivers run the whole cycle."""
+    options = dict(deploy_kernel='file://%s' % phase.bootos['kernel'],
+                   deploy_ramdisk='file://%s' % phase.bootos['initramfs'],
+                   boot_interface='ipxe', deploy_interface='direct',
+                   inspect_interface='agent')
+    enrolled = phase.lab.enroll(phase.service.endpoint, names=['lab-0'],
+                                **options)
+    enrolled += phase.lab.enroll(phase.service.endpoint, names=['lab-1'],
+                                 driver='ipmi', **options)
     assert len(enrolled) == 2
-    for machine, node in zip(phase.lab_machines, enrolled):
+    for machine, node, driver in zip(phase.lab_machines, enrolled,
+                                     DRIVERS):
         assert node['name'] == machine.name
-        assert node['driver'] == 'redfish'
+        assert node['driver'] == driver
         phase.nodes[machine.name] = node['uuid']
     _cli_all(phase, 'manage', '{}')
     nodes = _wait_all(phase, list(phase.nodes.values()), 'manageable')

@@ -200,6 +200,27 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+def free_udp_ports(count):
+    """The first of ``count`` consecutive free UDP ports on 127.0.0.1 (a
+    lab's IPMI endpoints count up from one)."""
+    for _ in range(50):
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)]
+        try:
+            socks[0].bind(('127.0.0.1', 0))
+            base = socks[0].getsockname()[1]
+            for port in range(base + 1, base + count):
+                socks.append(socket.socket(socket.AF_INET,
+                                           socket.SOCK_DGRAM))
+                socks[-1].bind(('127.0.0.1', port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError('no %d consecutive free UDP ports' % count)
+
+
 # --------------------------------------------------------------------------
 # PostgreSQL
 # --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import requests
 from bootflow.lab import Lab
 from bootflow.lab import bmc as bmclib
 
-from .conftest import HttpApi, start_service, wait_for
+from .conftest import HttpApi, free_udp_ports, start_service, wait_for
 
 pytestmark = pytest.mark.functional
 
@@ -77,7 +77,8 @@ def lab(workdir, svc):
     lab.create(count=2, memory_mib=128, cpus=1, disk_size='64M',
                api_port=int(svc.endpoint.rsplit(':', 1)[1]),
                http_port=svc.http_port, bmc_port=_free_port(),
-               username='admin', password=PASSWORD)
+               username='admin', password=PASSWORD,
+               ipmi_port=free_udp_ports(2))
     sys.stderr.write('lab create: %s\n' % lab.timings)
     yield lab
     lab.destroy()
@@ -244,7 +245,8 @@ def test_cli_create_list_enroll_destroy(workdir, svc, api, nodes):
     try:
         out = _cli('create', '--count', 1, '--memory', 128, '--disk-size',
                    '64M', '--bmc-port', bmc_port, '--http-port',
-                   svc.http_port, env=env)
+                   svc.http_port, '--ipmi-port', free_udp_ports(1),
+                   env=env)
         assert 'http_url = http://10.0.2.100' in out
         assert 'api_url = http://10.0.2.100:6385' in out
         assert 'http_server_port = %d' % svc.http_port in out
@@ -261,3 +263,33 @@ def test_cli_create_list_enroll_destroy(workdir, svc, api, nodes):
         subprocess.run(_bootflow() + ['lab', 'destroy'], env=env,
                        timeout=60, check=False)
     assert not lab_dir.exists()
+
+
+def test_ipmi_drives_the_same_machines(lab, api, nodes, svc):
+    """The lab BMC's IPMI side, through the ipmi hardware type and the
+    real ipmitool: power and boot device land on the same QEMU."""
+    if not shutil.which('ipmitool'):
+        pytest.skip('ipmitool not installed')
+    machine = lab.machine('lab-1')
+    try:
+        node = lab.enroll(svc.endpoint, driver='ipmi')[1]
+        assert node['driver'] == 'ipmi'
+        assert node['power_interface'] == 'ipmitool'
+        assert node['driver_info']['ipmi_port'] == \
+            lab.config['ipmi_port'] + machine.index
+        assert lab.rows()[1]['ipmi'] == '127.0.0.1:%d' % (
+            lab.config['ipmi_port'] + machine.index)
+        uuid = node['uuid']
+        _boot_device(api, uuid, 'pxe', True)
+        power = lab.power('lab-1')
+        assert power.boot_order() == {'nic0': 1, 'disk0': 2}
+        shown = api.get('/v1/nodes/%s/management/boot_device' % uuid)
+        assert shown.json() == {'boot_device': 'pxe', 'persistent': True}
+        _power(api, uuid, 'power on')
+        assert lab.status('lab-1') == 'running'
+        _power(api, uuid, 'power off')
+        assert lab.status('lab-1') != 'running'
+        _boot_device(api, uuid, 'disk', True)
+        assert power.boot_order() == {'disk0': 1, 'nic0': 2}
+    finally:
+        lab.enroll(svc.endpoint)         # back to redfish

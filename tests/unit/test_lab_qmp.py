@@ -317,3 +317,34 @@ def test_cli_arguments():
 def test_cli_without_a_lab_says_so(tmp_path, capsys):
     assert aio.main(['lab', 'list', '--lab-dir', str(tmp_path)]) == 1
     assert 'no lab in' in capsys.readouterr().err
+
+
+def test_ipmi_side_maps_to_the_systems_driver(systems):
+    """The IPMI endpoint's boot flags and chassis control land in the
+    same systems driver (and boot state) as Redfish requests."""
+    from pyghmi.ipmi.private import session as ipmisession
+
+    from bootflow.lab import ipmi
+    uuid = systems.systems[0]
+    bmc = ipmi.MachineBmc({'admin': 'pw'}, 0, systems, uuid)
+    try:
+        assert bmc.port != 0
+        valid, persistent = ipmi.FLAG_VALID, ipmi.FLAG_PERSISTENT
+        assert bmc._set_boot_flags([valid | persistent, 0x1 << 2]) == 0
+        assert systems.boot_override(uuid) == ('Pxe', 'Continuous')
+        assert bmc._set_boot_flags([valid, 0x2 << 2]) == 0
+        assert systems.boot_override(uuid) == ('Hdd', 'Once')
+        # a CD, which a lab machine lacks, and a truncated request
+        assert bmc._set_boot_flags([valid, 0x5 << 2]) == ipmi.INVALID_FIELD
+        assert bmc._set_boot_flags([valid]) == ipmi.INVALID_FIELD
+        # reset and soft off need the machine on, as on many BMCs
+        assert bmc.power_reset() == ipmi.NOT_IN_PRESENT_STATE
+        assert bmc.power_shutdown() == ipmi.NOT_IN_PRESENT_STATE
+        assert bmc.power_on() == ipmi.OK
+        assert bmc.get_power_state() == 'on'
+        assert systems.get_power_state(uuid) == 'On'
+        assert bmc.power_off() == ipmi.OK
+        assert bmc.get_power_state() == 'off'
+    finally:
+        ipmisession.Session.bmc_handlers.pop(bmc.serversocket, None)
+        bmc.serversocket.close()
