@@ -24,7 +24,7 @@ DEFAULTS = {
     'count': 1, 'memory_mib': 1024, 'cpus': 1, 'disk_size': '2G',
     'api_port': 6385, 'http_port': 8080, 'bmc_port': 8000, 'nics': 1,
     'ipmi_port': 6230,
-    'username': 'admin', 'password': 'password', 'bmc': 'redfish',
+    'username': 'admin', 'password': 'password',
 }
 # What a BMC starts with for a machine: disk first, so a blank disk falls
 # through to the network, as a new server with an empty disk does.
