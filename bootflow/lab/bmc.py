@@ -10,13 +10,16 @@ power on really starts the guest's firmware.
 Power: On runs the guest (reset first, so the firmware reads the boot
 order again), ForceOff halts and resets it, GracefulShutdown presses the
 ACPI power button (the guest then ends in QMP status ``shutdown``, Off),
-ForceRestart resets it.  Boot device: Pxe or Hdd, set as the devices'
+ForceRestart resets it.  Boot device: Pxe, Hdd or Cd, set as the devices'
 ``bootindex`` QOM property; a Once override is used by the next power on
 the BMC does.  Redfish shows it used up at once, but QEMU keeps it first
 for ONCE_HOLD seconds more: SeaBIOS reads the boot order a moment after
 the guest starts running, not at the reset, so putting the continuous
 device back straight away sent every guest but the first to its disk.
 A later boot device or power request supersedes the pending revert.
+Virtual media: sushy-tools' VirtualMedia resource (a Cd device only)
+downloads the image; :meth:`QMPSystems.set_boot_image` puts it in the
+machine's CD drive (QMP ``blockdev-change-medium``) or ejects it.
 Boot mode: Legacy (BIOS) only.  The boot overrides are kept in
 ``bmc.json`` in the lab directory, so a restarted BMC still has them.
 
@@ -39,6 +42,7 @@ import flask
 from sushy_tools import error
 from sushy_tools.emulator import main as emu_main
 from sushy_tools.emulator import memoize
+from sushy_tools.emulator.resources import vmedia as vmedia_base
 from sushy_tools.emulator.resources.systems import base as systems_base
 
 from bootflow.lab import machine as machinelib
@@ -46,7 +50,9 @@ from bootflow.lab import qmp as qmplib
 from bootflow.lab import state as statelib
 
 LOG = logging.getLogger('bootflow.lab.bmc')
-BOOT_TARGETS = ('Pxe', 'Hdd')
+BOOT_TARGETS = ('Pxe', 'Hdd', 'Cd')
+# the one virtual-media device of a lab machine
+VMEDIA_DEVICE = 'Cd'
 OVERRIDE_VALUES = ('Once', 'Continuous', 'Disabled')
 BOOT_MODE = 'Legacy'
 RESETS = ('On', 'ForceOn', 'ForceOff', 'GracefulShutdown', 'ForceRestart',
@@ -198,8 +204,7 @@ class QMPSystems(systems_base.AbstractSystemsDriver):
 
     def set_boot_device(self, identity, boot_source, enabled=None):
         if boot_source not in BOOT_TARGETS:
-            raise error.BadRequest('Boot device %s is not one of %s (a lab '
-                                   'machine has no CD drive)'
+            raise error.BadRequest('Boot device %s is not one of %s'
                                    % (boot_source, ', '.join(BOOT_TARGETS)))
         if enabled is None and flask.has_request_context():
             enabled = flask.g.get('boot_override_enabled')
@@ -245,6 +250,21 @@ class QMPSystems(systems_base.AbstractSystemsDriver):
             raise error.BadRequest('Lab machines boot in Legacy (BIOS) mode '
                                    'only, not %s' % boot_mode)
 
+    # -- virtual media -----------------------------------------------------
+
+    def set_boot_image(self, identity, device, boot_image=None,
+                       write_protected=True):
+        """The image sushy-tools' virtual media fetched, into (or, with
+        None, out of) the machine's CD drive."""
+        if device != VMEDIA_DEVICE:
+            raise error.NotSupportedError('A lab machine has no %s drive'
+                                          % device)
+        record = self._record(identity)
+        if boot_image:
+            self._qmp(record, lambda p: p.insert_cd(boot_image))
+        else:
+            self._qmp(record, lambda p: p.eject_cd())
+
     # -- hardware ----------------------------------------------------------
 
     def _config_value(self, key):
@@ -275,13 +295,36 @@ def effective_device(boot):
     return boot.get('device') or 'Hdd'
 
 
+class LabVirtualMedia(vmedia_base.StaticDriver):
+    """sushy-tools' virtual media, fetching an image the conductor
+    published for its guests (at 10.0.2.100) from the loopback port the
+    lab relays that address to: the BMC runs on the host, not inside."""
+
+    def insert_image(self, identity, device, image_url, *args, **kwargs):
+        guest = machinelib.GUEST_HTTP_URL
+        if image_url and (image_url + '/').startswith(guest + '/'):
+            lab = statelib.LabState(self._config['LAB_DIR'])
+            port = (lab.config if lab.exists else statelib.DEFAULTS)[
+                'http_port']
+            image_url = 'http://127.0.0.1:%d%s' % (int(port),
+                                                   image_url[len(guest):])
+        return super().insert_image(identity, device, image_url, *args,
+                                    **kwargs)
+
+
 class LabApplication(emu_main.Application):
-    """sushy-tools' Application whose systems driver is ours."""
+    """sushy-tools' Application whose systems and virtual media drivers
+    are ours."""
 
     @property
     @memoize.memoize()
     def systems(self):
         return QMPSystems.initialize(self.config, self.logger)()
+
+    @property
+    @memoize.memoize()
+    def vmedia(self):
+        return LabVirtualMedia(self.config, self.logger)
 
 
 def _system_view(original):
@@ -349,7 +392,11 @@ def install(lab_dir, username=None, password=None):
     app = emu_main.app
     app.__class__ = LabApplication
     config = {'LAB_DIR': str(lab_dir),
-              'SUSHY_EMULATOR_STATE_DIR': str(lab_dir)}
+              'SUSHY_EMULATOR_STATE_DIR': str(lab_dir),
+              # a lab machine has a CD drive, no removable disk
+              'SUSHY_EMULATOR_VMEDIA_DEVICES': {
+                  VMEDIA_DEVICE: {'Name': 'Virtual CD',
+                                  'MediaTypes': ['CD', 'DVD']}}}
     if username:
         config['SUSHY_EMULATOR_AUTH_FILE'] = write_auth_file(
             str(lab_dir), username, password or '')

@@ -10,8 +10,8 @@ real ipmitool.
 
 Chassis control: power on, off (forced), soft (ACPI power button),
 reset and cycle (refused with 0xd5 when off, as many BMCs do), diag
-(NMI).  Boot flags (system boot options parameter 5): PXE or disk, valid
-once or persistent; other devices are refused, a lab machine has no CD.
+(NMI).  Boot flags (system boot options parameter 5): PXE, disk or CD,
+valid once or persistent; other devices are refused.
 """
 
 import logging
@@ -30,7 +30,7 @@ BOOT_FLAGS = 5
 FLAG_VALID = 0x80
 FLAG_PERSISTENT = 0x40
 # boot flags byte 2, bits 5:2, as IPMI 2.0 table 28-14 numbers them
-DEVICE_CODES = {'Pxe': 0x1, 'Hdd': 0x2}
+DEVICE_CODES = {'Pxe': 0x1, 'Hdd': 0x2, 'Cd': 0x5}
 CODE_DEVICES = {code: device for device, code in DEVICE_CODES.items()}
 
 

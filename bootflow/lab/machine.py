@@ -33,8 +33,11 @@ SOCKET_PATH_MAX = 107
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 # Boot devices a lab BMC can select, and the QOM device ids they mean.
-BOOT_DEVICES = {'Pxe': 'nic0', 'Hdd': 'disk0'}
+BOOT_DEVICES = {'Pxe': 'nic0', 'Hdd': 'disk0', 'Cd': 'cdrom0'}
 DEVICE_ORDER = ('disk0', 'nic0')
+# The virtual-media drive: bootable only while it is the boot device, as
+# a BMC's virtual CD is used by the one boot it is selected for.
+CD_DEVICE = 'cdrom0'
 OFF_STATES = ('prelaunch', 'paused', 'shutdown', 'guest-panicked',
               'internal-error', 'io-error', 'watchdog', 'suspended')
 
@@ -107,6 +110,9 @@ def command(record, config, tftp_dir, qemu='qemu-system-x86_64'):
                           config['api_port']),
         '-device', 'virtio-net-pci,id=nic0,netdev=n0,mac=%s,bootindex=2'
         % record['mac'],
+        # an empty CD drive for the BMC's virtual media
+        '-drive', 'if=none,id=cd0,media=cdrom,readonly=on',
+        '-device', 'ide-cd,id=%s,drive=cd0,bus=ide.1' % CD_DEVICE,
     ] + _extra_nics(record)
 
 
@@ -280,6 +286,26 @@ class Power:
         with self._session() as qmp:
             qmp.execute('inject-nmi')
 
+    def insert_cd(self, path):
+        """The ISO at path into the CD drive (closing its tray)."""
+        with self._session() as qmp:
+            qmp.execute('blockdev-change-medium', id=CD_DEVICE,
+                        filename=str(path), format='raw',
+                        **{'read-only-mode': 'read-only'})
+
+    def eject_cd(self):
+        with self._session() as qmp:
+            qmp.execute('eject', id=CD_DEVICE, force=True)
+
+    def cd_medium(self):
+        """The file in the CD drive, or None."""
+        with self._session() as qmp:
+            for device in qmp.execute('query-block'):
+                if device.get('qdev') in (CD_DEVICE, '/machine/peripheral/'
+                                          + CD_DEVICE):
+                    return (device.get('inserted') or {}).get('file')
+        return None
+
     def set_boot_order(self, device):
         """Put ``device`` (Pxe/Hdd) first; QEMU uses it at the next
         reset."""
@@ -287,15 +313,19 @@ class Power:
             _set_boot_order(qmp, device)
 
     def boot_order(self):
-        """{QOM id: bootindex} of the boot devices."""
+        """{QOM id: bootindex} of the boot devices (the CD only while
+        it is bootable)."""
         with self._session() as qmp:
-            return {dev: qmp.execute('qom-get', path=dev,
-                                     property='bootindex')
-                    for dev in DEVICE_ORDER}
+            order = {dev: qmp.execute('qom-get', path=dev,
+                                      property='bootindex')
+                     for dev in DEVICE_ORDER + (CD_DEVICE,)}
+        if order[CD_DEVICE] < 0:
+            del order[CD_DEVICE]
+        return order
 
 
 def boot_order_for(device):
-    """The devices in boot order with ``device`` (Pxe/Hdd) first."""
+    """The devices in boot order with ``device`` (Pxe/Hdd/Cd) first."""
     if device not in BOOT_DEVICES:
         raise MachineError('boot device %s is not one of %s'
                            % (device, ', '.join(sorted(BOOT_DEVICES))))
@@ -306,7 +336,7 @@ def boot_order_for(device):
 def _set_boot_order(qmp, device):
     order = boot_order_for(device)
     # Clear first: QEMU refuses a bootindex another device holds.
-    for dev in order:
+    for dev in order + [CD_DEVICE] * (CD_DEVICE not in order):
         qmp.execute('qom-set', path=dev, property='bootindex', value=-1)
     for index, dev in enumerate(order, 1):
         qmp.execute('qom-set', path=dev, property='bootindex', value=index)

@@ -6,12 +6,15 @@ What QEMU says over QMP is the truth: a test passes only when the guest
 really runs, stops, or has its devices' bootindex changed.
 """
 
+import functools
+import http.server
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -125,7 +128,7 @@ def test_bmc_serves_redfish_with_basic_auth(lab):
     assert body['PowerState'] == 'Off'
     assert body['Boot']['BootSourceOverrideMode'] == 'Legacy'
     assert body['Boot']['BootSourceOverrideTarget@Redfish.AllowableValues'] \
-        == ['Pxe', 'Hdd']
+        == ['Pxe', 'Hdd', 'Cd']
 
 
 def test_enroll_creates_redfish_nodes_and_ports(lab, api, nodes):
@@ -293,3 +296,38 @@ def test_ipmi_drives_the_same_machines(lab, api, nodes, svc):
         assert power.boot_order() == {'disk0': 1, 'nic0': 2}
     finally:
         lab.enroll(svc.endpoint)         # back to redfish
+
+
+def test_virtual_media_puts_the_iso_in_the_cd_drive(lab, api, nodes, svc,
+                                                    workdir):
+    """Ironic's vmedia API → the redfish driver → the lab BMC's
+    VirtualMedia (which downloads the image) → QEMU's CD drive, and
+    boot from it once; detaching empties the drive."""
+    source = workdir / 'origin'
+    source.mkdir(exist_ok=True)
+    (source / 'tiny.iso').write_bytes(b'CD001' * 2048)
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(
+            http.server.SimpleHTTPRequestHandler, directory=str(source)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # enrolled again: the CLI test's own lab-0 took the name over
+    uuid = lab.enroll(svc.endpoint, names=['lab-0'])[0]['uuid']
+    power = lab.power('lab-0')
+    try:
+        resp = api.post('/v1/nodes/%s/vmedia' % uuid, json={
+            'device_type': 'cdrom', 'image_url': 'http://127.0.0.1:%d/'
+            'tiny.iso' % server.server_address[1]})
+        assert resp.status_code == 204, resp.text
+        medium = wait_for(power.cd_medium, timeout=60, interval=0.5,
+                          message='an ISO in the CD drive')
+        assert Path(medium).read_bytes() == b'CD001' * 2048
+        _boot_device(api, uuid, 'cdrom', False)
+        assert power.boot_order() == {'cdrom0': 1, 'disk0': 2, 'nic0': 3}
+        resp = api.delete('/v1/nodes/%s/vmedia' % uuid)
+        assert resp.status_code == 204, resp.text
+        wait_for(lambda: power.cd_medium() is None, timeout=60,
+                 interval=0.5, message='the CD drive empty again')
+    finally:
+        server.shutdown()
+        server.server_close()
+        _boot_device(api, uuid, 'disk', True)

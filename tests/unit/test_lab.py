@@ -127,7 +127,7 @@ def test_boot_order():
     assert machinelib.boot_order_for('Pxe') == ['nic0', 'disk0']
     assert machinelib.boot_order_for('Hdd') == ['disk0', 'nic0']
     with pytest.raises(machinelib.MachineError):
-        machinelib.boot_order_for('Cd')
+        machinelib.boot_order_for('Floppy')
 
 
 def test_pid_alive_checks_the_command_line():

@@ -2,6 +2,7 @@
 socket pair, the BMC's boot override bookkeeping, enrolment and CLI."""
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -28,8 +29,14 @@ class FakeQEMU:
         self.handlers = dict(handlers or {})
         self.received = []
         self.state = 'prelaunch'
-        self.props = {'disk0': 1, 'nic0': 2}
+        self.props = {'disk0': 1, 'nic0': 2, 'cdrom0': -1}
         self._greeting = greeting
+
+    @property
+    def order(self):
+        """The bootable devices' indexes (the empty CD drive has none)."""
+        return {dev: index for dev, index in self.props.items()
+                if index >= 0}
 
     @staticmethod
     def _send(server, *messages):
@@ -139,7 +146,7 @@ def test_power_rules():
     power = FakePower(qemu)
     assert power.power_on('Pxe') is True
     assert qemu.state == 'running'
-    assert qemu.props == {'nic0': 1, 'disk0': 2}
+    assert qemu.order == {'nic0': 1, 'disk0': 2}
     assert power.power_on() is False            # already on: nothing
     assert power.force_off() is True and qemu.state == 'prelaunch'
     assert power.force_off() is False
@@ -183,16 +190,16 @@ def test_bmc_once_then_continuous(systems, monkeypatch):
     assert systems.boot_override(uuid) == ('Hdd', 'Continuous')
     systems.set_boot_device(uuid, 'Pxe', 'Once')
     assert systems.boot_override('lab-0') == ('Pxe', 'Once')
-    assert qemu.props == {'nic0': 1, 'disk0': 2}     # applied now
+    assert qemu.order == {'nic0': 1, 'disk0': 2}     # applied now
     systems.set_power_state(uuid, 'On')
     assert systems.get_power_state(uuid) == 'On'
     # used up by the power on, but QEMU keeps it first while the
     # firmware has yet to read the order...
     assert systems.boot_override(uuid) == ('Hdd', 'Continuous')
-    assert qemu.props == {'nic0': 1, 'disk0': 2}
+    assert qemu.order == {'nic0': 1, 'disk0': 2}
     # ...and goes back to the disk after the hold
     deadline = time.monotonic() + 5
-    while qemu.props != {'disk0': 1, 'nic0': 2}:
+    while qemu.order != {'disk0': 1, 'nic0': 2}:
         assert time.monotonic() < deadline, qemu.props
         time.sleep(0.01)
     systems.set_power_state(uuid, 'ForceOff')
@@ -208,7 +215,7 @@ def test_bmc_once_revert_is_superseded(systems, monkeypatch):
     systems.set_power_state(uuid, 'On')
     systems.set_boot_device(uuid, 'Pxe', 'Continuous')
     time.sleep(0.4)     # past the hold: the revert must not have run
-    assert qemu.props == {'nic0': 1, 'disk0': 2}
+    assert qemu.order == {'nic0': 1, 'disk0': 2}
     assert systems.boot_override(uuid) == ('Pxe', 'Continuous')
 
 
@@ -221,7 +228,7 @@ def test_bmc_continuous_disabled_and_refusals(systems):
     systems.set_boot_enabled(uuid, 'Disabled')
     assert bmclib.effective_device(systems._boot.get(uuid)) == 'Hdd'
     with pytest.raises(bmclib.error.BadRequest):
-        systems.set_boot_device(uuid, 'Cd')
+        systems.set_boot_device(uuid, 'Floppy')
     with pytest.raises(bmclib.error.BadRequest):
         systems.set_boot_mode(uuid, 'UEFI')
     systems.set_boot_mode(uuid, 'Legacy')
@@ -334,8 +341,8 @@ def test_ipmi_side_maps_to_the_systems_driver(systems):
         assert systems.boot_override(uuid) == ('Pxe', 'Continuous')
         assert bmc._set_boot_flags([valid, 0x2 << 2]) == 0
         assert systems.boot_override(uuid) == ('Hdd', 'Once')
-        # a CD, which a lab machine lacks, and a truncated request
-        assert bmc._set_boot_flags([valid, 0x5 << 2]) == ipmi.INVALID_FIELD
+        # a floppy, which a lab machine lacks, and a truncated request
+        assert bmc._set_boot_flags([valid, 0xf << 2]) == ipmi.INVALID_FIELD
         assert bmc._set_boot_flags([valid]) == ipmi.INVALID_FIELD
         # reset and soft off need the machine on, as on many BMCs
         assert bmc.power_reset() == ipmi.NOT_IN_PRESENT_STATE
@@ -348,3 +355,26 @@ def test_ipmi_side_maps_to_the_systems_driver(systems):
     finally:
         ipmisession.Session.bmc_handlers.pop(bmc.serversocket, None)
         bmc.serversocket.close()
+
+
+def test_virtual_media_fetches_guest_urls_through_the_relayed_port(
+        systems, monkeypatch):
+    """What the conductor publishes for its guests (10.0.2.100) the BMC,
+    on the host, fetches from the port the lab relays it from; any
+    other URL as it is."""
+    fetched = []
+    monkeypatch.setattr(bmclib.vmedia_base.StaticDriver, 'insert_image',
+                        lambda self, identity, device, url, *a, **k:
+                        fetched.append(url) or '/tmp/x.iso')
+    lab_dir = systems._lab_dir
+    port = lablib.statelib.LabState(lab_dir).config['http_port']
+    media = bmclib.LabVirtualMedia({'LAB_DIR': lab_dir,
+                                    'SUSHY_EMULATOR_STATE_DIR': lab_dir},
+                                   logging.getLogger(__name__))
+    assert media.insert_image('lab-0', 'Cd', 'http://10.0.2.100/u/boot'
+                              '.iso') == '/tmp/x.iso'
+    media.insert_image('lab-0', 'Cd', 'http://10.0.2.1000/a.iso')
+    media.insert_image('lab-0', 'Cd', 'https://images.example/b.iso')
+    assert fetched == ['http://127.0.0.1:%d/u/boot.iso' % port,
+                       'http://10.0.2.1000/a.iso',
+                       'https://images.example/b.iso']
