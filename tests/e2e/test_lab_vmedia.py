@@ -10,15 +10,14 @@ from it, its agent finds its node by MAC, cleaning wipes the disk's stale
 partition table, and the CD is ejected again.
 """
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import require
 from tests.e2e.test_lab_cycle import GUEST_API_URL
-from tests.e2e.test_lab_cycle import STALE_TABLE
 from tests.e2e.test_lab_cycle import _service_config
+from tests.e2e.test_lab_cycle import _stale_metadata
 from tests.e2e.test_lab_cycle import read_disk
 from tests.functional.conftest import BaremetalCLI
 from tests.functional.conftest import HttpApi
@@ -30,7 +29,6 @@ from tests.functional.conftest import wait_for
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 480
-DISK_BYTES = 1024 ** 3
 ISO_APPEND = 'console=ttyS0,115200n8 ipa-api-url=%s' % GUEST_API_URL
 
 
@@ -41,17 +39,6 @@ def _bootos_iso(directory):
         return build.build(output=str(directory), iso_append=ISO_APPEND)
     except build.BuildError as exc:
         raise assets.Unavailable('cannot build BootOS: %s' % exc)
-
-
-def _seed_disk(machine):
-    raw = Path(str(machine.disk) + '.seed')
-    with open(raw, 'wb') as f:
-        f.write(STALE_TABLE)
-        f.truncate(DISK_BYTES)
-    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2',
-                    str(raw), str(machine.disk)], check=True,
-                   capture_output=True)
-    raw.unlink()
 
 
 def test_provide_boots_bootos_from_virtual_media(qemu_binary,
@@ -73,7 +60,7 @@ def test_provide_boots_bootos_from_virtual_media(qemu_binary,
                    ipmi_port=free_udp_ports(1))
         lab.stop()
         machine = lab.machines[0]
-        _seed_disk(machine)
+        _stale_metadata(machine)
         lab.start()
         api, cli = HttpApi(service), BaremetalCLI(service)
         node, = lab.enroll(service.endpoint,
