@@ -1,6 +1,7 @@
 """The WSGI application: every route, and authentication per config."""
 
 from bootflow.api import auth
+from bootflow.api import keystone
 from bootflow.api import openapi
 from bootflow.api import wsgi
 from bootflow.api.controllers import allocations
@@ -36,6 +37,8 @@ def build_router():
 
 
 def setup_app():
+    if CONF.auth_strategy == 'keystone':
+        return keystone.wrap(build_router())
     authenticate = None
     if CONF.auth_strategy == 'http_basic':
         authenticate = auth.HtpasswdAuth(CONF.http_basic_auth_user_file)

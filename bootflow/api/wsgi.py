@@ -11,9 +11,9 @@ import uuid
 
 import orjson
 import webob
-from oslo_context import context as oslo_context
 from oslo_log import log
 
+from bootflow.api import access
 from bootflow.api import microversion
 from bootflow.common import exception
 
@@ -84,16 +84,22 @@ class Router:
     def add(self, method, template, handler):
         pattern = re.sub(r'\{(\w+)\}', r'(?P<\1>[^/]+)', template.rstrip('/'))
         self._routes.append((method, re.compile('^%s/?$' % pattern),
-                             handler))
+                             handler, template))
         self.routes.append((method, template, handler))
 
     def match(self, method, path):
+        handler, params, _template = self.resolve(method, path)
+        return handler, params
+
+    def resolve(self, method, path):
+        """The handler, its path parameters and the route's template
+        (what the access rules are keyed by)."""
         allowed = []
-        for route_method, regex, handler in self._routes:
+        for route_method, regex, handler, template in self._routes:
             m = regex.match(path)
             if m:
                 if route_method == method:
-                    return handler, m.groupdict()
+                    return handler, m.groupdict(), template
                 allowed.append(route_method)
         if allowed:
             raise exception.BootflowException(
@@ -105,9 +111,12 @@ class Router:
 class Application:
     """Dispatch one request: version, route, handler, error mapping."""
 
-    def __init__(self, router, authenticate=None):
+    def __init__(self, router, authenticate=None, keystone=False):
         self.router = router
         self.authenticate = authenticate
+        # Under keystone, callers come validated by auth_token and are
+        # checked against the policy rules.
+        self.keystone = keystone
 
     def __call__(self, environ, start_response):
         req = Request(environ)
@@ -119,11 +128,9 @@ class Application:
             version = microversion.parse(req.headers, MIN_VERSION,
                                          MAX_VERSION)
             req.version = version
-            req.context = oslo_context.RequestContext(
-                request_id=request_id, is_admin=True)
-            if self.authenticate is not None:
-                self.authenticate(req)
-            handler, params = self.router.match(req.method, req.path_info)
+            handler, params, template = self.router.resolve(req.method,
+                                                            req.path_info)
+            self._identify(req, environ, request_id, template, params)
             result = handler(req, **params)
             if not isinstance(result, Response):
                 result = Response(result)
@@ -135,7 +142,8 @@ class Application:
                 LOG.error('Request %s %s failed: %s', req.method, req.path,
                           e)
             result = Response(error_body(e, status), status)
-            if status == 401:
+            if status == 401 and not self.keystone:
+                # (auth_token adds its own Keystone header to a 401)
                 result.headers['WWW-Authenticate'] = 'Basic realm="bootflow"'
         except Exception as e:
             LOG.exception('Unexpected error on %s %s', req.method, req.path)
@@ -153,3 +161,20 @@ class Application:
                             http.client.responses.get(result.status, ''))
         start_response(status, list(headers.items()))
         return [body]
+
+    def _identify(self, req, environ, request_id, template, params):
+        """Set the caller's context; under keystone, refuse a missing or
+        invalid token (401) and a route the policy denies (403/404)."""
+        if not self.keystone:
+            req.context = access.admin_context(request_id)
+            if self.authenticate is not None:
+                self.authenticate(req)
+            return
+        req.context = access.keystone_context(environ, request_id)
+        if req.context is None:
+            if access.rule_for(req.method, template)[1] == 'public':
+                req.context = access.admin_context(request_id)
+                return
+            raise exception.NotAuthenticated(
+                'The request you have made requires authentication.')
+        access.authorize(req, req.method, template, params)

@@ -34,6 +34,11 @@ class NotAuthenticated(BootflowException):
     code = http.UNAUTHORIZED
 
 
+class HTTPForbidden(BootflowException):
+    _msg_fmt = 'Access was denied to the following resource: %(resource)s'
+    code = http.FORBIDDEN
+
+
 class Invalid(BootflowException):
     _msg_fmt = 'Unacceptable parameters.'
     code = http.BAD_REQUEST

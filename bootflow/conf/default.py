@@ -29,8 +29,18 @@ opts = [
                                    'treated as the admin'),
                         ('http_basic', 'HTTP basic authentication against '
                                        'the htpasswd file named by '
-                                       'http_basic_auth_user_file')],
-               help='How API requests are authenticated.'),
+                                       'http_basic_auth_user_file'),
+                        ('keystone', 'Keystone tokens, validated by '
+                                     "keystonemiddleware's auth_token "
+                                     '([keystone_authtoken]); access is '
+                                     'decided by the policy rules')],
+               help='How API requests are authenticated. noauth and '
+                    'http_basic users act as system administrators.'),
+    cfg.StrOpt('rbac_service_project_name',
+               default='service',
+               help='The project whose users with the service role act '
+                    'as system members (nova, other services): the '
+                    'service_role policy rule.'),
     cfg.StrOpt('http_basic_auth_user_file',
                default='/etc/bootflow/htpasswd',
                help='Apache htpasswd file (bcrypt entries) used when '

@@ -17,6 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GENERATOR_CONF = REPO_ROOT / 'tools' / 'config' / \
     'bootflow-config-generator.conf'
 SAMPLE = REPO_ROOT / 'etc' / 'bootflow' / 'bootflow.conf.sample'
+POLICY_CONF = REPO_ROOT / 'tools' / 'config' / \
+    'bootflow-policy-generator.conf'
+POLICY_SAMPLE = REPO_ROOT / 'etc' / 'bootflow' / 'policy.yaml.sample'
 README = REPO_ROOT / 'README.md'
 STATES_TOOL = REPO_ROOT / 'tools' / 'states_to_mermaid.py'
 
@@ -63,6 +66,24 @@ def test_config_sample_is_current(tmp_path):
     assert committed == generated, (
         '%s is stale; run "tox -e genconfig".\n%s'
         % (SAMPLE.relative_to(REPO_ROOT),
+           _short_diff(committed, generated, 'committed', 'generated')))
+
+
+def test_policy_sample_is_current(tmp_path):
+    fresh = tmp_path / 'policy.yaml.sample'
+    proc = subprocess.run(
+        [sys.executable, '-c',
+         'import sys; from oslo_policy import generator; '
+         'sys.exit(generator.generate_sample())',
+         '--config-file', str(POLICY_CONF), '--output-file', str(fresh)],
+        cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL, capture_output=True,
+        text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    committed = POLICY_SAMPLE.read_text(encoding='utf-8')
+    generated = fresh.read_text(encoding='utf-8')
+    assert committed == generated, (
+        '%s is stale; run "tox -e genpolicy".\n%s'
+        % (POLICY_SAMPLE.relative_to(REPO_ROOT),
            _short_diff(committed, generated, 'committed', 'generated')))
 
 

@@ -9,6 +9,7 @@ import re
 
 from oslo_utils import uuidutils
 
+from bootflow.api import access
 from bootflow.api import collection
 from bootflow.api import versions
 from bootflow.api import jsonpatch
@@ -125,6 +126,13 @@ def list_allocations(req):
                'state': req.GET.get('state'),
                'owner': req.GET.get('owner')}
     _check_owner_allowed(req, filters['owner'] is not None)
+    project = access.project_filter(req, 'baremetal:allocation:list_all',
+                                    'baremetal:allocation:list')
+    if project is not None:
+        if filters['owner'] not in (None, project):
+            raise exception.HTTPForbidden(
+                resource='baremetal:allocation:list_all')
+        filters['owner'] = project
     if req.GET.get('node'):
         filters['node_id'] = _node_filter(req, req.GET['node'])['id']
     marker = req.GET.get('marker')
@@ -160,6 +168,19 @@ def _validate(req, body):
         raise exception.InvalidUUID(uuid=body['uuid'])
     for trait in body.get('traits') or ():
         nodes.validate_trait(trait)
+
+
+def _own(req, body):
+    """A project's allocation belongs to the project, and so picks only
+    nodes it owns or leases; naming another owner takes a system role."""
+    project = access.project_filter(req, 'baremetal:allocation:list_all',
+                                    'baremetal:allocation:create')
+    if project is None:
+        return
+    if body.get('owner') not in (None, project):
+        raise exception.HTTPForbidden(
+            resource='baremetal:allocation:create_restricted')
+    body['owner'] = project
 
 
 def _backfill_node(req, body):
@@ -216,6 +237,7 @@ def create_allocation(req):
     _gate(req)
     body = req.json_body_or_error()
     _validate(req, body)
+    _own(req, body)
     node = _backfill_node(req, body)
     row = db_allocations.create(_values(body, node))
     _process(req, row, node)

@@ -78,9 +78,10 @@ class _Plan:
     def __init__(self, fields):
         self.columns = [f for f in fields if f in _COLUMNS]
         self.times = [f for f in self.columns if f in _TIME_FIELDS]
-        self.dicts = [f for f in self.columns
-                      if f in _DICT_FIELDS and f != 'driver_info']
+        self.dicts = [f for f in self.columns if f in _DICT_FIELDS
+                      and f not in ('driver_info', 'instance_info')]
         self.secret = 'driver_info' in self.columns
+        self.instance = 'instance_info' in self.columns
         self.internal = 'driver_internal_info' in self.columns
         self.links = 'links' in fields
         self.sublinks = [f for f in fields if f in versions.NODE_LINK_FIELDS]
@@ -99,8 +100,12 @@ def shown_state(state, version):
     return state
 
 
-def render(rows, fields, base, traits=None, version=None):
-    """Render rows with exactly ``fields`` (already version-filtered).
+def render(rows, fields, base, traits=None, version=None,
+           show_secrets=False, show_instance_secrets=False):
+    """Render rows with exactly ``fields`` (already version-filtered);
+    secrets in driver_info show as ****** unless ``show_secrets`` (the
+    show_password policy), those in instance_info (the rescue password
+    nova sends) unless ``show_instance_secrets``.
 
     Rows may come decoded (dicts, datetimes) or as stored (JSON text,
     timestamp text; see ``db_api.list_nodes(undecoded=True)``). The loop
@@ -137,8 +142,16 @@ def render(rows, fields, base, traits=None, version=None):
                 doc[f] = {}
             elif value.__class__ is text:
                 doc[f] = fragment(value)
-        if plan.secret:
+        if plan.secret and not show_secrets:
             doc['driver_info'] = _secret_safe(doc['driver_info'])
+        if plan.instance:
+            value = doc['instance_info']
+            if value is None or value == 'null':
+                doc['instance_info'] = {}
+            elif not show_instance_secrets:
+                doc['instance_info'] = _secret_safe(value)
+            elif value.__class__ is text:
+                doc['instance_info'] = fragment(value)
 
         if plan.links:
             doc['links'] = [{'href': self_prefix + uuid, 'rel': 'self'},

@@ -12,6 +12,7 @@ import re
 
 from oslo_utils import uuidutils
 
+from bootflow.api import access
 from bootflow.api import catalog
 from bootflow.api import collection
 from bootflow.api import jsonpatch
@@ -220,6 +221,10 @@ def _list_fields(req, detail_endpoint):
 def _list(req, detail_endpoint):
     fields = _list_fields(req, detail_endpoint)
     filters = _filters(req)
+    project = access.project_filter(req, 'baremetal:node:list_all',
+                                    'baremetal:node:list')
+    if project is not None:
+        filters['project'] = project
     conductor = filters.pop('conductor', None)
     limit = collection.parse_limit(req)
     sort_key, sort_dir = _sort(req)
@@ -235,8 +240,9 @@ def _list(req, detail_endpoint):
         # which conductor manages a node is computed, not stored
         choose = catalog.CATALOG.conductor_chooser()
         rows = [r for r in rows if choose(r) == conductor]
-    body = {'nodes': node_view.render(rows, fields, collection.base_url(req),
-                                      version=req.version)}
+    body = {'nodes': access.redact_nodes(req, node_view.render(
+        rows, fields, collection.base_url(req), version=req.version,
+        **access.secret_flags(req)))}
     nxt = collection.next_link(
         req, 'nodes/detail' if detail_endpoint else 'nodes', rows, limit)
     if nxt:
@@ -257,14 +263,16 @@ def show_node(req, node_ident):
     requested = node_view.select(req)
     fields = (node_view.requested_fields(requested) if requested
               else node_view.detail_fields(req.version))
-    return node_view.render([row], fields, collection.base_url(req),
-                            version=req.version)[0]
+    return access.redact_nodes(req, node_view.render(
+        [row], fields, collection.base_url(req), version=req.version,
+        **access.secret_flags(req)))[0]
 
 
 def _render_one(req, row, traits=None):
-    return node_view.render([row], node_view.detail_fields(req.version),
-                            collection.base_url(req), traits=traits,
-                            version=req.version)[0]
+    return access.redact_nodes(req, node_view.render(
+        [row], node_view.detail_fields(req.version),
+        collection.base_url(req), traits=traits, version=req.version,
+        **access.secret_flags(req)))[0]
 
 
 # -- request bodies -----------------------------------------------------------
@@ -529,6 +537,7 @@ def update_node(req, node_ident):
     changes = _changes(req, row, patch)
     if not changes:
         return _render_one(req, row)
+    access.authorize_changes(req, row, changes)
     if changes.get('maintenance') is False:
         changes.update(maintenance_reason=None, fault=None)
     if changes.get('protected') is False:

@@ -8,6 +8,7 @@ import re
 
 from oslo_utils import uuidutils
 
+from bootflow.api import access
 from bootflow.api import collection
 from bootflow.api import jsonpatch
 from bootflow.api import resource as api_resource
@@ -236,6 +237,17 @@ def _filters(req, node, group=None):
             g.strip().lower() for g in groups.split(',') if g.strip()])
     if query.get('description_contains'):
         filters['description_contains'] = query['description_contains']
+    project = access.project_filter(req, 'baremetal:port:list_all',
+                                    'baremetal:port:list')
+    if project is not None and node is not None and \
+            project not in (node.get('owner'), node.get('lessee')):
+        raise exception.NodeNotFound(node=node_ident)
+    if project is not None and node is None:
+        # only ports of nodes the project owns or leases
+        visible = set(_node_ids_where(project=project))
+        if 'node_ids' in filters:
+            visible &= set(filters['node_ids'])
+        filters['node_ids'] = sorted(visible)
     return filters, node
 
 
