@@ -18,6 +18,7 @@ from bootflow.conf import fake
 from bootflow.conf import imaging
 from bootflow.conf import instances
 from bootflow.conf import netboot
+from bootflow.conf import services
 
 CONF = cfg.CONF
 
@@ -33,3 +34,4 @@ dhcp.register_opts(CONF)
 bootos.register_opts(CONF)
 imaging.register_opts(CONF)
 bmc.register_opts(CONF)
+services.register_opts(CONF)

@@ -18,6 +18,7 @@ from bootflow.conf import fake
 from bootflow.conf import imaging
 from bootflow.conf import instances
 from bootflow.conf import netboot
+from bootflow.conf import services
 
 
 def list_opts():
@@ -33,11 +34,13 @@ def list_opts():
         ('dhcp', dhcp.opts_dhcp),
         ('dnsmasq', dhcp.opts_dnsmasq),
         ('fake', fake.opts),
+        ('glance', services.sample_opts('glance')),
         ('image_store', imaging.image_store_opts),
         ('inspector', bootos.inspector_opts),
         ('instances', instances.opts),
         ('ipmi', bmc.ipmi_opts),
         ('netinstall', netboot.netinstall_opts),
+        ('neutron', services.sample_opts('neutron')),
         ('pxe', netboot.pxe_opts),
         ('redfish', bmc.redfish_opts),
     ]

@@ -17,7 +17,7 @@ class FakeHardware(hardware_type.AbstractHardwareType):
     supported_firmware_interfaces = ['fake', 'no-firmware']
     supported_inspect_interfaces = ['fake', 'no-inspect', 'agent']
     supported_management_interfaces = ['fake', 'noop']
-    supported_network_interfaces = ['flat', 'noop']
+    supported_network_interfaces = ['flat', 'noop', 'neutron']
     supported_power_interfaces = ['fake']
     supported_raid_interfaces = ['fake', 'no-raid']
     supported_rescue_interfaces = ['fake', 'no-rescue']

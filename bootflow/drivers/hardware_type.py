@@ -16,7 +16,7 @@ class AbstractHardwareType:
     supported_firmware_interfaces = ['no-firmware']
     supported_inspect_interfaces = ['no-inspect']
     supported_management_interfaces = []
-    supported_network_interfaces = ['noop', 'flat']
+    supported_network_interfaces = ['noop', 'flat', 'neutron']
     supported_power_interfaces = []
     supported_raid_interfaces = ['no-raid']
     supported_rescue_interfaces = ['no-rescue']

@@ -134,22 +134,39 @@ def _scheme(source):
 def _fetch_http(source, dest_path, timeout, limits):
     try:
         with requests.get(source, stream=True, timeout=timeout) as resp:
-            if resp.status_code != 200:
-                raise exception.ImageDownloadFailed(
-                    image_href=source,
-                    reason='HTTP status %d %s' % (resp.status_code,
-                                                  resp.reason))
-            if not resp.headers.get('Content-Encoding'):
-                limits.announced(_int(resp.headers.get('Content-Length')))
-            written = _write_chunks(resp, dest_path, limits)
-            _check_length(source, resp, written)
+            _save(source, resp, dest_path, limits)
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise exception.ImageDownloadFailed(
             image_href=source, reason=str(exc)) from exc
+
+
+def save_response(source, resp, dest_path, max_bytes=None, deadline=None):
+    """Write the streamed ``requests`` response ``resp`` (opened by
+    someone else: an authenticated session, for Glance) to ``dest_path``
+    with the same caps and checks as :func:`fetch`."""
+    try:
+        _save(source, resp, dest_path, _Limits(source, max_bytes, deadline))
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise exception.ImageDownloadFailed(
+            image_href=source, reason=str(exc)) from exc
+
+
+def _save(source, resp, dest_path, limits):
+    if resp.status_code != 200:
+        raise exception.ImageDownloadFailed(
+            image_href=source,
+            reason='HTTP status %d %s' % (resp.status_code, resp.reason))
+    if not resp.headers.get('Content-Encoding'):
+        limits.announced(_int(resp.headers.get('Content-Length')))
+    try:
+        written = _write_chunks(resp, dest_path, limits)
+    except (requests.RequestException, urllib3.exceptions.HTTPError):
+        raise       # a read failed (requests' errors are OSErrors too)
     except OSError as exc:
         raise exception.ImageDownloadFailed(
             image_href=source,
             reason='cannot write %s: %s' % (dest_path, exc)) from exc
+    _check_length(source, resp, written)
 
 
 def _int(text):

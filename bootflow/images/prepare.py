@@ -39,6 +39,7 @@ from bootflow.conf import CONF
 from bootflow.drivers.modules.netboot import files
 from bootflow.images import cache
 from bootflow.images import download
+from bootflow.images import glance
 from bootflow.images import locks
 from bootflow.images import qemu
 from bootflow.images import source
@@ -52,6 +53,10 @@ NODE_IMAGE = 'image.raw'
 RAW_PREFIX = 'bootflow-raw:'
 MANIFEST_KIND = 'bootflow-blocks'
 _CHUNK = MIB
+DIRECT_GLANCE = ('image_source %s is an image service image, which only '
+                 'the conductor can fetch (with its [glance] credentials), '
+                 'not the agent with image_download_source "direct"; use '
+                 '"blocks" or "http"')
 
 
 # -- configuration ------------------------------------------------------
@@ -74,6 +79,11 @@ def _download(src, dest):
     """The master cache's downloader: the source is checked again right
     before it is read (a file may have been swapped for a symlink since
     validation), and the transfer is capped."""
+    if src.startswith(glance.PREFIX):
+        glance.fetch(src, dest, read_timeout=CONF.deploy.image_read_timeout,
+                     max_bytes=CONF.deploy.max_image_size_mb * MIB,
+                     deadline=CONF.deploy.image_download_timeout)
+        return
     kind, path = source.check_source(src)
     url = src if kind == 'http' else 'file://' + parse.quote(path)
     download.fetch(url, dest, timeout=CONF.deploy.image_read_timeout,
@@ -183,10 +193,7 @@ def prepare(node, mode, http_url=None):
         raise exception.InvalidParameterValue(
             err='image_download_source must be one of %s, not %r'
                 % (', '.join(MODES), mode))
-    src = info.get('image_source')
-    kind, _ = source.check_source(src, must_exist=False)
-    checksum = source.checksum_of(info, CONF.agent.allow_md5_checksum)
-    declared = declared_format(info)
+    src, kind, checksum, declared = _origin(node)
     kind_of_image = image_type(info)
     if mode == 'direct':
         params = _direct(src, kind, checksum, declared)
@@ -196,6 +203,22 @@ def prepare(node, mode, http_url=None):
                   else job.http(node, http_url))
     params['image_type'] = kind_of_image
     return params
+
+
+def _origin(node):
+    """``(source, kind, checksum, declared format)`` of the node's image:
+    from instance_info, or for a Glance image from Glance's metadata
+    (which wins over whatever instance_info declares)."""
+    info = node.instance_info or {}
+    src = info.get('image_source')
+    if glance.is_glance_ref(src):
+        image = glance.resolve(src, node, CONF.agent.allow_md5_checksum,
+                               CONF.deploy.max_image_size_mb * MIB)
+        return image['source'], 'glance', image['checksum'], \
+            image['disk_format']
+    kind, _ = source.check_source(src, must_exist=False)
+    checksum = source.checksum_of(info, CONF.agent.allow_md5_checksum)
+    return src, kind, checksum, declared_format(info)
 
 
 def cleanup(node):
@@ -230,6 +253,9 @@ def _remove_quietly(path):
 # -- direct ---------------------------------------------------------------
 
 def _direct(src, kind, checksum, declared):
+    if kind == 'glance':
+        raise exception.InvalidParameterValue(
+            err=DIRECT_GLANCE % src)
     if kind != 'http':
         raise exception.InvalidParameterValue(
             err='image_source %s is a local file of the conductor, which '

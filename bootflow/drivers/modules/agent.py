@@ -20,6 +20,7 @@ from bootflow.conductor import power
 from bootflow.drivers import base
 from bootflow.drivers.interfaces import deploy
 from bootflow.drivers.interfaces import inspect as inspect_iface
+from bootflow.drivers.modules import network
 from bootflow.drivers.modules.netboot import files
 
 PROPERTIES = {
@@ -93,6 +94,7 @@ class BootOSDeploy(deploy.DeployInterface):
             configuration.select(task.node, None, name)
 
     def prepare(self, task):
+        network.on_deploy(task)
         task.driver.boot.prepare_ramdisk(task, {})
 
     def clean_up(self, task):
@@ -106,6 +108,7 @@ class BootOSDeploy(deploy.DeployInterface):
 
     def tear_down(self, task):
         leave_bootos(task)
+        network.on_tear_down(task)
         return states.DELETED
 
     def _apply(self, task, sections, dry_run=False, template=None,

@@ -26,6 +26,7 @@ from bootflow.drivers import base
 from bootflow.drivers.modules import agent
 from bootflow.drivers.modules.netboot import interfaces as netboot
 from bootflow.images import configdrive
+from bootflow.images import glance
 from bootflow.images import prepare
 from bootflow.images import source
 
@@ -132,9 +133,16 @@ class DirectDeploy(agent.BootOSDeploy):
             raise exception.MissingParameterValue(
                 err='Node %s has no instance_info/image_source to deploy'
                 % node.uuid)
-        source.checksum_of(info, CONF.agent.allow_md5_checksum,
-                           fetch=False)
-        download_source(node)
+        mode = download_source(node)
+        if glance.is_glance_ref(info['image_source']):
+            # its checksum and format come from the image service
+            glance.check_configured(info['image_source'])
+            if mode == 'direct':
+                raise exception.InvalidParameterValue(
+                    err=prepare.DIRECT_GLANCE % info['image_source'])
+        else:
+            source.checksum_of(info, CONF.agent.allow_md5_checksum,
+                               fetch=False)
         warm_reboot.enabled(node)
         root_device_hints(node)
         if image_type(node) == 'partition':
