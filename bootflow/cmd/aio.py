@@ -61,11 +61,25 @@ def _start_boot_file_server():
     return server
 
 
+def serve_boot_files(argv):
+    """``bootflow httpboot``: the boot file server alone, for deployments
+    whose API and conductor run as separate processes (neither serves
+    http_root)."""
+    service.prepare(argv)
+    server = _start_boot_file_server()
+    if server is None:
+        raise SystemExit('[deploy]http_server_enabled is false: nothing '
+                         'to serve')
+    run_until_signalled(server.stop)
+
+
 def main(argv=None):
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ['lab']:
         from bootflow.lab import cli as lab_cli
         return lab_cli.main(args[1:])
+    if args[:1] == ['httpboot']:
+        return serve_boot_files(args[1:])
     service.prepare(argv, default_config_files=[])
     if CONF.rpc_transport == 'oslo' and CONF.get_location(
             'transport_url').location == cfg.Locations.opt_default:
