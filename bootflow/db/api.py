@@ -191,7 +191,12 @@ def create_node(values):
 @retry
 def update_node(node_id, values, expected=None):
     """Update a node; ``expected`` maps columns to values that must still
-    hold (a compare-and-swap), else :class:`NodeLocked` style conflict."""
+    hold (a compare-and-swap), else :class:`NodeLocked` style conflict.
+
+    As in Ironic, an instance_uuid is never replaced by another one, only
+    cleared first: nova reserves a node by setting it and relies on the
+    409 (:class:`NodeAssociated`) when another instance got there first.
+    """
     values = dict(values)
     values['updated_at'] = utcnow()
     if 'provision_state' in values:
@@ -200,6 +205,10 @@ def update_node(node_id, values, expected=None):
     for key, val in (expected or {}).items():
         query = query.where(NODES.c[key].is_(None) if val is None
                             else NODES.c[key] == val)
+    claiming = values.get('instance_uuid')
+    if claiming:
+        query = query.where(sa.or_(NODES.c.instance_uuid.is_(None),
+                                   NODES.c.instance_uuid == claiming))
     try:
         with writer() as conn:
             row = conn.execute(query.values(**values).returning(NODES)
@@ -215,6 +224,9 @@ def update_node(node_id, values, expected=None):
         raise exception.DuplicateName(name=values.get('name'))
     if row is None:
         node = get_node(node_id)
+        if claiming and node['instance_uuid'] not in (None, claiming):
+            raise exception.NodeAssociated(node=node['uuid'],
+                                           instance=node['instance_uuid'])
         raise exception.NodeLocked(node=node['uuid'],
                                    host=node['reservation'])
     return dict(row)
