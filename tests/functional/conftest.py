@@ -231,6 +231,32 @@ def _pg_connect(dbname='postgres'):
                             dbname=dbname, connect_timeout=3)
 
 
+def _rabbit_listening():
+    try:
+        socket.create_connection(('127.0.0.1', 5672), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def ensure_rabbit():
+    """None when RabbitMQ answers on 127.0.0.1:5672 (starting it if it is
+    installed but stopped), else why not."""
+    if _rabbit_listening():
+        return None
+    try:
+        subprocess.run(['rabbitmq-server', '-detached'], timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 'RabbitMQ is not running and cannot be started: %s' % e
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if _rabbit_listening():
+            return None
+        time.sleep(1)
+    return 'RabbitMQ did not start listening on 127.0.0.1:5672'
+
+
 def _pg_available():
     """Return None when PostgreSQL is reachable, else the reason it is not."""
     try:

@@ -23,8 +23,8 @@ import requests
 
 from bootflow.lab import Lab
 
-from .conftest import (REPO_ROOT, VERSION_HEADER, _free_port, free_udp_ports,
-                       unique)
+from .conftest import (REPO_ROOT, VERSION_HEADER, _free_port, ensure_rabbit,
+                       free_udp_ports, unique)
 
 pytestmark = pytest.mark.functional
 
@@ -139,14 +139,6 @@ def _refused(port):
     return False
 
 
-def _rabbit_listening():
-    try:
-        socket.create_connection(('127.0.0.1', 5672), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
 def _isolate_on_broker(conf):
     """What a local.conf post-config section would do: RabbitMQ queues are
     named after topic and host, so a host and an exchange of this run's
@@ -165,8 +157,9 @@ def devstack(tmp_path):
     for tool in ('qemu-system-x86_64', 'qemu-img', 'curl', 'setsid'):
         if shutil.which(tool) is None:
             pytest.skip('%s is not installed' % tool)
-    if not _rabbit_listening():
-        pytest.skip('RabbitMQ is not listening on 127.0.0.1:5672')
+    reason = ensure_rabbit()
+    if reason:
+        pytest.skip(reason)
     build_args = ''
     if os.environ.get(BOOTOS_CACHE_ENV):
         build_args = '--cache-dir %s' % os.environ[BOOTOS_CACHE_ENV]

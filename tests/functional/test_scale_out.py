@@ -8,10 +8,8 @@ conductor comes back and joins the ring again.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -22,32 +20,6 @@ from tests.functional import conftest as ft
 pytestmark = pytest.mark.functional
 HEADERS = {ft.VERSION_HEADER: '1.115'}
 NODES = 50
-
-
-def _rabbit_listening():
-    try:
-        socket.create_connection(('127.0.0.1', 5672), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
-def _ensure_rabbit():
-    """None when RabbitMQ answers (starting it if installed), else why
-    not."""
-    if _rabbit_listening():
-        return None
-    try:
-        subprocess.run(['rabbitmq-server', '-detached'], timeout=60,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return 'RabbitMQ is not running and cannot be started: %s' % e
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if _rabbit_listening():
-            return None
-        time.sleep(1)
-    return 'RabbitMQ did not start listening on 127.0.0.1:5672'
 
 
 class Cluster:
@@ -141,7 +113,7 @@ class Cluster:
 def cluster(tmp_path):
     if os.environ.get('BOOTFLOW_TEST_ENDPOINT'):
         pytest.skip('needs processes this test starts itself')
-    reason = ft._pg_available() or _ensure_rabbit()
+    reason = ft._pg_available() or ft.ensure_rabbit()
     if reason:
         pytest.skip(reason)
     name = ft._pg_create_database()

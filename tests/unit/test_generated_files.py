@@ -47,6 +47,15 @@ def _short_diff(old, new, old_name, new_name, limit=60):
     return '\n'.join(lines)
 
 
+def _assert_same(committed_path, fresh, tox_env):
+    committed = committed_path.read_text(encoding='utf-8')
+    generated = fresh.read_text(encoding='utf-8')
+    assert committed == generated, (
+        '%s is stale; run "tox -e %s".\n%s'
+        % (committed_path.relative_to(REPO_ROOT), tox_env,
+           _short_diff(committed, generated, 'committed', 'generated')))
+
+
 def test_config_sample_is_current(tmp_path):
     fresh = tmp_path / 'bootflow.conf.sample'
     # A separate interpreter: the generator imports every namespace's
@@ -61,12 +70,7 @@ def test_config_sample_is_current(tmp_path):
     assert SAMPLE.exists(), \
         '%s is missing; run "tox -e genconfig"' % SAMPLE.relative_to(
             REPO_ROOT)
-    committed = SAMPLE.read_text(encoding='utf-8')
-    generated = fresh.read_text(encoding='utf-8')
-    assert committed == generated, (
-        '%s is stale; run "tox -e genconfig".\n%s'
-        % (SAMPLE.relative_to(REPO_ROOT),
-           _short_diff(committed, generated, 'committed', 'generated')))
+    _assert_same(SAMPLE, fresh, 'genconfig')
 
 
 def test_policy_sample_is_current(tmp_path):
@@ -79,12 +83,7 @@ def test_policy_sample_is_current(tmp_path):
         cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL, capture_output=True,
         text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    committed = POLICY_SAMPLE.read_text(encoding='utf-8')
-    generated = fresh.read_text(encoding='utf-8')
-    assert committed == generated, (
-        '%s is stale; run "tox -e genpolicy".\n%s'
-        % (POLICY_SAMPLE.relative_to(REPO_ROOT),
-           _short_diff(committed, generated, 'committed', 'generated')))
+    _assert_same(POLICY_SAMPLE, fresh, 'genpolicy')
 
 
 def test_readme_state_diagram_is_current(states_tool):
