@@ -180,13 +180,15 @@ def _allocation_target(ident):
         return None
 
 
-_TARGETS = {'node': ('node_ident', _node_target,
+# kind -> (path parameter, its target, the rule that makes it visible,
+# the 404 of an invisible one)
+_TARGETS = {'node': ('node_ident', _node_target, 'baremetal:node:get',
                      lambda i: exception.NodeNotFound(node=i)),
-            'port': ('port_id', _port_target,
+            'port': ('port_id', _port_target, 'baremetal:port:get',
                      lambda i: exception.PortNotFound(port=i)),
             'allocation': ('allocation_ident', _allocation_target,
-                           lambda i: exception.NotFound(
-                               'Allocation %s could not be found.' % i))}
+                           'baremetal:allocation:get',
+                           db_allocations.not_found)}
 
 
 def authorize(req, method, template, params):
@@ -196,22 +198,18 @@ def authorize(req, method, template, params):
     if kind in ('public', 'list'):
         return
     ctx = req.context
+    if kind is None:
+        policy.authorize(rule, ctx)
+        return
     # A system-scoped caller passes without a look-up; only project
     # callers pay for reading the object's owner.
-    if policy.check(rule, ctx) or kind is None:
-        if kind is None:
-            policy.authorize(rule, ctx)
+    if policy.check(rule, ctx):
         return
-    param, lookup, not_found = _TARGETS[kind]
+    param, lookup, visible_rule, not_found = _TARGETS[kind]
     target = lookup(params[param])
     if target is None:
         return      # the handler answers 404 itself
-    if kind == 'node' and not policy.check('baremetal:node:get', ctx, target):
-        raise not_found(params[param])
-    if kind == 'port' and not policy.check('baremetal:port:get', ctx, target):
-        raise not_found(params[param])
-    if kind == 'allocation' and not policy.check('baremetal:allocation:get',
-                                                 ctx, target):
+    if not policy.check(visible_rule, ctx, target):
         raise not_found(params[param])
     policy.authorize(rule, ctx, target)
 
