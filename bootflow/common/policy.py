@@ -70,15 +70,17 @@ ALLOCATION_CREATOR = _any(SYSTEM_MEMBER, 'role:member')
 # Any authenticated reader: lists that are then narrowed to the project.
 API_READER = '(role:reader) or (role:service)'
 
-_BOTH = ['system', 'project']
-_SYSTEM = ['system']
+# Every rule takes both scopes: the service role that nova and other
+# services call with is project-scoped (the service project), and the
+# check strings already say who passes.
+_SCOPES = ['system', 'project']
 
 
-def _rule(name, check, description, operations, scopes=_BOTH):
+def _rule(name, check, description, operations):
     return policy.DocumentedRuleDefault(
         name=name, check_str=check, description=description,
         operations=[{'path': p, 'method': m} for m, p in operations],
-        scope_types=scopes)
+        scope_types=_SCOPES)
 
 
 _NODE = '/nodes/{node_ident}'
@@ -101,7 +103,7 @@ GENERAL_RULES = [
 
 NODE_RULES = [
     _rule('baremetal:node:create', SYSTEM_ADMIN, 'Create a node',
-          [('POST', '/nodes')], _SYSTEM),
+          [('POST', '/nodes')]),
     _rule('baremetal:node:list', API_READER,
           'List the nodes the project owns or leases',
           [('GET', '/nodes'), ('GET', '/nodes/detail')]),
@@ -159,7 +161,7 @@ NODE_RULES = [
           'Change the owner of a node with an instance',
           [('PATCH', _NODE)]),
     _rule('baremetal:node:delete', SYSTEM_ADMIN, 'Delete a node',
-          [('DELETE', _NODE)], _SYSTEM),
+          [('DELETE', _NODE)]),
     _rule('baremetal:node:validate', DEPLOYER,
           'Validate the driver interfaces', [('GET', _NODE + '/validate')]),
     _rule('baremetal:node:set_maintenance', DEPLOYER,
@@ -270,13 +272,13 @@ def _system_resource(name, path, reader=SYSTEM_READER, writer=SYSTEM_ADMIN):
     system admins."""
     return [
         _rule('baremetal:%s:get' % name, reader, 'Show or list %s' % name,
-              [('GET', path)], _SYSTEM),
+              [('GET', path)]),
         _rule('baremetal:%s:create' % name, writer, 'Create %s' % name,
-              [('POST', path)], _SYSTEM),
+              [('POST', path)]),
         _rule('baremetal:%s:update' % name, writer, 'Update %s' % name,
-              [('PATCH', path + '/{ident}')], _SYSTEM),
+              [('PATCH', path + '/{ident}')]),
         _rule('baremetal:%s:delete' % name, writer, 'Delete %s' % name,
-              [('DELETE', path + '/{ident}')], _SYSTEM),
+              [('DELETE', path + '/{ident}')]),
     ]
 
 
@@ -288,19 +290,19 @@ SYSTEM_RULES = (
     + _system_resource('portgroup', '/portgroups', writer=SYSTEM_MEMBER)
     + _system_resource('volume', '/volume', writer=SYSTEM_MEMBER)
     + [_rule('baremetal:driver:get', SYSTEM_READER, 'Show or list drivers',
-             [('GET', '/drivers')], _SYSTEM),
+             [('GET', '/drivers')]),
        _rule('baremetal:conductor:get', SYSTEM_READER,
-             'Show or list conductors', [('GET', '/conductors')], _SYSTEM),
+             'Show or list conductors', [('GET', '/conductors')]),
        _rule('baremetal:shards:get', SYSTEM_READER, 'List shards',
-             [('GET', '/shards')], _SYSTEM),
+             [('GET', '/shards')]),
        _rule('baremetal:events:post', SYSTEM_ADMIN, 'Post events',
-             [('POST', '/events')], _SYSTEM),
+             [('POST', '/events')]),
        _rule('bootflow:instance:get', SYSTEM_READER,
              'Show or list bootflow instances',
-             [('GET', '/bootflow/v1/instances')], _SYSTEM),
+             [('GET', '/bootflow/v1/instances')]),
        _rule('bootflow:instance:launch', SYSTEM_MEMBER,
              'Launch or delete a bootflow instance',
-             [('POST', '/bootflow/v1/instances')], _SYSTEM)])
+             [('POST', '/bootflow/v1/instances')])])
 
 
 def list_rules():

@@ -7,20 +7,25 @@ change which node follows the node's owner and lessee (Ironic's secure
 RBAC defaults).
 """
 
+import datetime
 import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import openstack
 import pytest
 import requests
 
 from tests.functional import conftest
+from tests.functional import nova_driver as nova
 from tests.functional.keystone_server import ADMIN_PASSWORD
 from tests.functional.keystone_server import KeystoneServer
 
-TOKEN_LIFETIME = 10
+# seconds the expiring token of test_expired_token_is_401 lives
+SHORT_LIFETIME = 15
 PASSWORD = 'user-secret'
 VERSION = {'X-OpenStack-Ironic-API-Version': 'latest'}
 
@@ -40,8 +45,7 @@ class _TokenAuth(requests.auth.AuthBase):
 @pytest.fixture(scope='module')
 def keystone(tmp_path_factory):
     workdir = tmp_path_factory.mktemp('keystone')
-    server = KeystoneServer(workdir, conftest._free_port(),
-                            token_expiration=TOKEN_LIFETIME)
+    server = KeystoneServer(workdir, conftest._free_port())
     try:
         server.start()
     except Exception:
@@ -289,11 +293,30 @@ def test_ports_follow_their_nodes(apis, nodes):
 
 
 def test_expired_token_is_401(world, nodes):
-    """A token that was good goes bad when it expires, cached or not."""
+    """A token that was good goes bad when it expires, cached or not.
+
+    Keystone ends a token issued for an application credential when the
+    credential expires, so one credential that lives seconds makes a token
+    that expires without shortening every other token's life.
+    """
     keystone = world['keystone']
     svc = world['svc']
     session = keystone.session('alice', PASSWORD, 'owner-proj')
-    token = session.get_token()
+    expires = datetime.datetime.now(datetime.timezone.utc) + \
+        datetime.timedelta(seconds=SHORT_LIFETIME)
+    cred = session.post(
+        keystone.url + '/users/%s/application_credentials'
+        % session.get_user_id(), json={'application_credential': {
+            'name': 'short-lived',
+            'expires_at': expires.strftime('%Y-%m-%dT%H:%M:%S')}}
+    ).json()['application_credential']
+    issued = requests.post(keystone.url + '/auth/tokens', timeout=30, json={
+        'auth': {'identity': {'methods': ['application_credential'],
+                              'application_credential': {
+                                  'id': cred['id'],
+                                  'secret': cred['secret']}}}})
+    assert issued.status_code == 201, issued.text
+    token = issued.headers['X-Subject-Token']
     headers = dict(VERSION, **{'X-Auth-Token': token})
     first = requests.get(svc.url('/v1/nodes'), headers=headers, timeout=10)
     assert first.status_code == 200
@@ -306,7 +329,57 @@ def test_expired_token_is_401(world, nodes):
                                       'X-Subject-Token': token})
         return check.status_code == 404
 
-    conftest.wait_for(expired, timeout=TOKEN_LIFETIME + 20, interval=0.5,
+    conftest.wait_for(expired, timeout=SHORT_LIFETIME + 30, interval=0.5,
                       message='the token to expire')
     resp = requests.get(svc.url('/v1/nodes'), headers=headers, timeout=10)
     assert resp.status_code == 401
+
+
+def test_nova_launches_and_deletes_as_the_service_role(world, apis, nodes):
+    """nova-compute signs in as a service user (the service role in the
+    service project) and runs an instance's life on a node it neither
+    owns nor leases: the service role acts as a system member."""
+    keystone = world['keystone']
+    admin = apis['admin']
+    node_id = nodes['free']
+    resp = admin.call('POST', '/v1/ports', json={
+        'address': '52:54:00:aa:00:03', 'node_uuid': node_id})
+    assert resp.status_code == 201, resp.text
+    resp = admin.call('PATCH', '/v1/nodes/%s' % node_id, json=[
+        {'op': 'add', 'path': '/properties', 'value': {
+            'cpus': 1, 'memory_mb': 1024, 'local_gb': 10,
+            'cpu_arch': 'x86_64'}}])
+    assert resp.status_code == 200, resp.text
+    for target, state in (('manage', 'manageable'),
+                          ('provide', 'available')):
+        resp = admin.call('PUT', '/v1/nodes/%s/states/provision' % node_id,
+                          json={'target': target})
+        assert resp.status_code == 202, resp.text
+        conftest.wait_for(lambda: admin.node(node_id)['provision_state']
+                          == state, timeout=60, message=state)
+    conn = openstack.connect(
+        auth_url=keystone.url, username='bootflow', password=PASSWORD,
+        project_name='service', user_domain_name='Default',
+        project_domain_name='Default', region_name='RegionOne',
+        baremetal_status_code_retries=20,
+        baremetal_status_code_retry_delay=0.25,
+        baremetal_retriable_status_codes=[409, 503],
+        load_yaml_config=False, load_envvars=False)
+    try:
+        driver = nova.NovaDriver(conn, poll_interval=0.2, timeout=60)
+        assert node_id in driver.node_cache()
+        instance = nova.Instance(uuid=str(uuid.uuid4()), display_name='vm',
+                                 image=str(uuid.uuid4()),
+                                 vifs=[str(uuid.uuid4())])
+        driver.prepare_for_spawn(node_id, instance)
+        driver.plug_vifs(node_id, instance)
+        node = driver.spawn(node_id, instance)
+        assert node.provision_state == 'active'
+        assert conn.baremetal.list_node_vifs(node_id) == instance.vifs
+        driver.destroy(instance)
+        assert conn.baremetal.list_node_vifs(node_id) == []
+    finally:
+        conn.close()
+    final = admin.node(node_id)
+    assert final['instance_uuid'] is None
+    assert final['provision_state'] == 'available'
