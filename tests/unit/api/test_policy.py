@@ -5,6 +5,9 @@ what each persona may do, across more rules than a service walk-through
 can afford.
 """
 
+import os
+import time
+
 import pytest
 from oslo_context import context as oslo_context
 
@@ -113,3 +116,25 @@ def test_service_project_is_configurable():
         assert policy.check('baremetal:node:list_all', ctx)
     finally:
         CONF.clear_override('rbac_service_project_name')
+
+
+def test_an_edited_policy_file_takes_effect(tmp_path, monkeypatch):
+    """Rules are reloaded at most every RELOAD_INTERVAL, not never."""
+    from bootflow.conf import CONF
+    policy_file = tmp_path / 'policy.yaml'
+    policy_file.write_text('"show_password": "!"\n')
+    CONF.set_override('policy_file', str(policy_file), 'oslo_policy')
+    policy.reset()
+    admin = PERSONAS['system_admin']
+    try:
+        assert not policy.check('show_password', admin)
+        policy_file.write_text(
+            '"show_password": "role:admin and system_scope:all"\n')
+        later = time.time() + 10    # newer, whatever the clock's grain
+        os.utime(policy_file, (later, later))
+        assert not policy.check('show_password', admin)   # within 1 s
+        monkeypatch.setattr(policy, '_NEXT_RELOAD', 0.0)
+        assert policy.check('show_password', admin)
+    finally:
+        CONF.clear_override('policy_file', 'oslo_policy')
+        policy.reset()
